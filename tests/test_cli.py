@@ -1,0 +1,127 @@
+"""`python -m core`: the JSON contract, exit codes, and answers that need no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args, home, **kw):
+    env = {**os.environ, "PLAYGROUND_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+def test_train_json_then_cached_then_runs(tmp_path, full_data):
+    args = ["train", "--preset", "fast", "--epochs", "1", "--train-size", "4000", "--json"]
+    first = run(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-800:]
+    answer = json.loads(first.stdout.strip().splitlines()[-1])
+    for key in (
+        "run_id",
+        "test_accuracy",
+        "test_loss",
+        "train_seconds",
+        "cached",
+        "train_size",
+        "data_source",
+        "device",
+    ):
+        assert key in answer
+    assert answer["cached"] is False and answer["train_size"] == 4000
+    assert answer["data_source"] == "debian" and answer["test_accuracy"] > 0.6
+
+    second = run(args, tmp_path)
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["cached"] is True
+    assert again["test_accuracy"] == answer["test_accuracy"]
+
+    listed = run(["runs", "--json"], tmp_path)
+    runs = json.loads(listed.stdout)
+    assert [(r["run_id"], r["test_accuracy"]) for r in runs] == [
+        (answer["run_id"], answer["test_accuracy"])
+    ]
+    human = run(["runs"], tmp_path)
+    assert answer["run_id"] in human.stdout and str(tmp_path) in human.stdout
+
+
+def test_cached_answer_does_not_import_tensorflow(tmp_path, full_data):
+    args = ["train", "--preset", "seed", "--epochs", "1", "--train-size", "2000", "--json"]
+    assert run(args, tmp_path).returncode == 0
+    code = (
+        "import sys, json; from core.__main__ import main; "
+        f"rc = main({args!r}); "
+        "assert rc == 0; assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PLAYGROUND_HOME": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["cached"] is True
+
+
+def test_human_output_has_progress_and_summary(tmp_path, full_data):
+    out = run(["train", "--preset", "seed", "--epochs", "1", "--train-size", "1000"], tmp_path)
+    assert out.returncode == 0
+    assert "epoch 1/1 [" in out.stderr and "Debian" in out.stderr
+    assert "test accuracy" in out.stdout and "trained" in out.stdout
+
+
+def test_bad_arguments_exit_2_with_usage(tmp_path):
+    for args in (
+        ["train"],
+        ["train", "--preset", "nope"],
+        ["fly"],
+        [],
+        ["train", "--preset", "seed", "--epochs", "ten"],
+    ):
+        out = run(args, tmp_path)
+        assert out.returncode == 2, args
+        assert "usage:" in out.stderr
+        assert "Traceback" not in out.stderr
+
+
+def test_user_error_exits_1_with_a_sentence(tmp_path):
+    out = run(["train", "--preset", "seed", "--epochs", "0"], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == "error: Train for at least 1 epoch (asked for 0)."
+    out = run(["train", "--preset", "seed", "--train-size", "70000"], tmp_path)
+    assert out.returncode == 1 and "dataset has 60,000" in out.stderr
+
+
+def test_divergence_exits_1_with_advice(tmp_path, full_data):
+    args = [
+        "train",
+        "--preset",
+        "seed",
+        "--epochs",
+        "2",
+        "--train-size",
+        "2000",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "1e4",
+    ]
+    out = run(args, tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr + out.stdout
+    assert "diverged" in out.stdout and "Lower the learning rate" in out.stdout
+    answer = json.loads(run([*args, "--json"], tmp_path).stdout.strip().splitlines()[-1])
+    assert answer["status"] == "diverged" and answer["test_accuracy"] is None
+    assert json.loads(run(["runs", "--json"], tmp_path).stdout) == []

@@ -1,0 +1,31 @@
+"""core/ never imports streamlit, and the light modules never import TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_after(statement: str) -> set[str]:
+    code = f"{statement}; import sys; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(out.stdout.split())
+
+
+def test_core_does_not_import_streamlit():
+    modules = imported_after(
+        "import core.datasets, core.config, core.model, core.training, core.store, "
+        "core.evaluation, core.__main__"
+    )
+    assert "keras" in modules  # core.model really loaded Keras
+    assert not {m for m in modules if m == "streamlit" or m.startswith("streamlit.")}
+
+
+def test_store_and_config_do_not_import_tensorflow():
+    modules = imported_after("import core.store, core.config, core.datasets, core.training")
+    assert "tensorflow" not in modules and "keras" not in modules
