@@ -1,0 +1,121 @@
+"""Plotly figure builders: pure functions from plain data to go.Figure (no Streamlit here).
+
+Colours come from the Okabe-Ito palette, which stays distinguishable with the common forms of
+colour blindness and on both light and dark backgrounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",
+)
+TRAIN_COLOUR, VALIDATION_COLOUR = OKABE_ITO[0], OKABE_ITO[1]
+
+
+def _layout(fig: go.Figure, title: str, x_title: str, y_title: str) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        margin=dict(l=10, r=10, t=50, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+        hovermode="x unified",
+    )
+    return fig
+
+
+def learning_curves(history: dict[str, list[float]], metric: str = "loss") -> go.Figure:
+    """Train and validation curves of one metric per epoch ('loss' or 'accuracy')."""
+    fig = go.Figure()
+    for key, name, colour, dash in (
+        (metric, "training", TRAIN_COLOUR, "solid"),
+        (f"val_{metric}", "validation", VALIDATION_COLOUR, "dash"),
+    ):
+        values = history.get(key) or []
+        if values:
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(1, len(values) + 1)),
+                    y=values,
+                    mode="lines+markers",
+                    name=name,
+                    line=dict(color=colour, dash=dash),
+                )
+            )
+    unit = "cross-entropy" if metric == "loss" else "fraction correct"
+    fig = _layout(fig, f"{metric.capitalize()} per epoch", "epoch", f"{metric} ({unit})")
+    fig.update_xaxes(dtick=1 if len(history.get(metric) or []) <= 20 else None, rangemode="tozero")
+    if metric == "accuracy":
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def confusion_heatmap(confusion, class_names: tuple[str, ...]) -> go.Figure:
+    """Counts of (true, predicted) pairs; the diagonal holds the correct answers."""
+    counts = np.asarray(confusion)
+    fig = go.Figure(
+        go.Heatmap(
+            z=counts,
+            x=list(class_names),
+            y=list(class_names),
+            colorscale="Cividis",
+            text=counts,
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} test images<extra></extra>",
+            colorbar=dict(title="images"),
+        )
+    )
+    fig = _layout(fig, "Confusion matrix (test set)", "predicted class", "true class")
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def class_balance(counts: list[int], class_names: tuple[str, ...], title: str) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(class_names), y=counts, marker_color=OKABE_ITO[0], name="images"))
+    return _layout(fig, title, "class", "images")
+
+
+def top_probabilities(labels: list[str], probabilities: list[float]) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(
+            x=probabilities,
+            y=labels,
+            orientation="h",
+            marker_color=[OKABE_ITO[2]] + [OKABE_ITO[5]] * (len(labels) - 1),
+            text=[f"{p:.1%}" for p in probabilities],
+            textposition="auto",
+        )
+    )
+    fig = _layout(fig, "Top predictions", "probability", "class")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def compare_curves(histories: dict[str, dict[str, list[float]]], metric: str) -> go.Figure:
+    """One line per run: the validation metric if recorded, else the training one."""
+    fig = go.Figure()
+    for index, (label, history) in enumerate(histories.items()):
+        key = f"val_{metric}" if history.get(f"val_{metric}") else metric
+        values = history.get(key) or []
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(values) + 1)),
+                y=values,
+                mode="lines+markers",
+                name=f"{label} ({'validation' if key.startswith('val_') else 'training'})",
+                line=dict(color=OKABE_ITO[index % len(OKABE_ITO)]),
+            )
+        )
+    return _layout(fig, f"{metric.capitalize()} per epoch, by run", "epoch", metric)
