@@ -1,0 +1,65 @@
+"""Helpers shared by pages: the engine objects one server shares (dataset, store, job queue)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.config import RunConfig, fit_size, layer_table
+from core.datasets import Dataset, load_dataset
+from core.jobs import JobQueue, shared_queue
+from core.store import RunStore, default_home
+
+
+@st.cache_resource(show_spinner="Loading the dataset…")
+def get_dataset(name: str) -> Dataset:
+    """Loaded once per server process and shared by every session."""
+    return load_dataset(name)
+
+
+@st.cache_resource
+def _store(home: str) -> RunStore:
+    return RunStore(home)
+
+
+def get_store() -> RunStore:
+    # keyed by the folder, so a test (or a user) switching PLAYGROUND_HOME gets the right store
+    return _store(str(default_home()))
+
+
+def get_queue() -> JobQueue:
+    """The process-wide training queue (trainer processes write to the same store)."""
+    queue = shared_queue(store=get_store())
+    queue.store = get_store()  # follow PLAYGROUND_HOME if it changed since the queue was made
+    return queue
+
+
+def layer_frame(config: RunConfig, data: Dataset) -> pd.DataFrame:
+    rows = layer_table(config, data.input_shape, data.num_classes)
+    return pd.DataFrame(
+        {
+            "layer": [r.name for r in rows],
+            "output shape": [" × ".join(str(d) for d in r.output_shape) for r in rows],
+            "parameters": [r.params for r in rows],
+        }
+    )
+
+
+def estimate_epoch_seconds(config: RunConfig, data: Dataset, store: RunStore) -> str:
+    """Seconds per epoch from the throughput of stored runs of the same network and batch size."""
+    same = [
+        row
+        for row in store.list_runs()
+        if row["architecture"] == config.describe()
+        and RunConfig.from_json(row["config_json"]).batch_size == config.batch_size
+        and row["images_per_second"] > 0
+    ]
+    if not same:
+        return "unknown until a run of this network finishes"
+    rate = sorted(row["images_per_second"] for row in same)[len(same) // 2]
+    seconds = fit_size(config, len(data.x_train)) / rate
+    return f"≈ {seconds:.0f} s per epoch ({rate:,.0f} images/s measured)"
+
+
+def run_label(row: dict) -> str:
+    return f"{row['run_id']} · {row['architecture']} · acc {row['test_accuracy']:.3f}"

@@ -1,0 +1,133 @@
+"""Evaluate page: test metrics, confusion matrix, per-class report and the gallery of mistakes."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.datasets import DatasetUnavailable
+from core.evaluation import misclassified, per_class_report
+from pages.common import get_dataset, get_store, run_label
+
+GALLERY_SIZE = 24
+
+st.title("Evaluate")
+store = get_store()
+rows = store.list_runs()
+if not rows:
+    st.info(
+        "No stored runs yet. Train one on the Train page, then come back here.",
+        icon=":material/info:",
+    )
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
+    st.stop()
+
+ids = [row["run_id"] for row in rows]
+labels = {row["run_id"]: run_label(row) for row in rows}
+preferred = st.session_state.get("train_shown_run")
+run_id = st.selectbox(
+    "Run",
+    ids,
+    index=ids.index(preferred) if preferred in ids else 0,
+    format_func=labels.get,
+    key="evaluate_run",
+)
+result = store.get(run_id)
+if result is None:
+    st.error("That run was deleted meanwhile; choose another.")
+    st.stop()
+try:
+    data = get_dataset(result.config.dataset)
+except DatasetUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+probabilities = store.load_probabilities(run_id)
+if len(probabilities) != len(data.y_test):
+    st.warning(
+        f"This run was tested on {len(probabilities):,} images but the data now in use has "
+        f"{len(data.y_test):,} (it was trained on a different source: {result.data_source}). "
+        "Train it again to inspect it image by image.",
+        icon=":material/warning:",
+    )
+    st.stop()
+predicted = probabilities.argmax(axis=1)
+names = data.class_names
+
+m1, m2, m3 = st.columns(3)
+m1.metric("Test accuracy", f"{result.test_accuracy:.2%}")
+m2.metric("Test loss", f"{result.test_loss:.4f}")
+m3.metric("Mistakes", f"{int((predicted != data.y_test).sum()):,} of {len(data.y_test):,}")
+st.caption(f"{result.config.describe()} · {result.epochs_trained} epochs · {result.device}")
+
+st.subheader("Confusion matrix")
+st.caption(
+    "Rows are the true class, columns the network's answer; the diagonal is correct. "
+    "Click a cell (or pick the pair below) to see those test images."
+)
+event = st.plotly_chart(
+    charts.confusion_heatmap(result.confusion, names),
+    on_select="rerun",
+    selection_mode="points",
+    key="evaluate_confusion",
+    width="stretch",
+)
+points = (event.selection.points if event and event.selection else None) or []
+if points:
+    st.session_state.evaluate_true = points[0]["y"]
+    st.session_state.evaluate_pred = points[0]["x"]
+a, b = st.columns(2)
+true_name = a.selectbox("True class", names, key="evaluate_true")
+pred_name = b.selectbox("Predicted class", names, key="evaluate_pred", index=6)
+cell = np.flatnonzero(
+    (data.y_test == names.index(true_name)) & (predicted == names.index(pred_name))
+)
+st.write(f"**{len(cell)}** test images are **{true_name}** and were called **{pred_name}**.")
+if len(cell):
+    shown = cell[:GALLERY_SIZE]
+    st.image(
+        [data.x_test[i] for i in shown],
+        caption=[f"#{i} · {probabilities[i, predicted[i]]:.0%}" for i in shown],
+        width=84,
+    )
+with st.expander("Confusion matrix numbers (table)"):
+    st.dataframe(
+        pd.DataFrame(result.confusion, index=names, columns=names),
+        width="stretch",
+    )
+
+st.subheader("Per class")
+report = per_class_report(np.asarray(result.confusion), names)
+st.dataframe(
+    report,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        k: st.column_config.ProgressColumn(k, min_value=0.0, max_value=1.0, format="%.3f")
+        for k in ("precision", "recall", "f1")
+    },
+)
+
+st.subheader("Most confident mistakes")
+st.caption("Test images the network got wrong while being surest of itself.")
+f1, f2 = st.columns(2)
+only_true = f1.multiselect("True class is", names, key="evaluate_filter_true")
+only_pred = f2.multiselect("Predicted class is", names, key="evaluate_filter_pred")
+mistakes = misclassified(probabilities, data.y_test, names)
+if only_true:
+    mistakes = mistakes[mistakes["true"].isin(only_true)]
+if only_pred:
+    mistakes = mistakes[mistakes["predicted"].isin(only_pred)]
+top = mistakes.head(GALLERY_SIZE)
+if top.empty:
+    st.info("No mistakes match these filters.")
+else:
+    st.image(
+        [data.x_test[i] for i in top["index"]],
+        caption=[
+            f"{t} → {p} ({c:.0%})"
+            for t, p, c in zip(top["true"], top["predicted"], top["confidence"], strict=True)
+        ],
+        width=110,
+    )
+    with st.expander("Mistakes as a table"):
+        st.dataframe(mistakes, hide_index=True, width="stretch")

@@ -1,0 +1,116 @@
+"""Runs page: every stored run in a table; compare, open, delete, download."""
+
+import datetime as dt
+import io
+
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.export import reproduce_script
+from pages.common import get_store
+from pages.sidebar import load_config
+
+st.title("Runs")
+store = get_store()
+rows = store.list_runs()
+st.caption(f"{len(rows)} stored run(s) in `{store.home}`.")
+if not rows:
+    st.info("Nothing stored yet: every finished training lands here.", icon=":material/info:")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
+    st.stop()
+
+table = pd.DataFrame(
+    {
+        "run id": [r["run_id"] for r in rows],
+        "time": [
+            dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows
+        ],
+        "dataset": [r["dataset"] for r in rows],
+        "architecture": [r["architecture"] for r in rows],
+        "parameters": [r["params"] for r in rows],
+        "epochs": [r["epochs"] for r in rows],
+        "test accuracy": [r["test_accuracy"] for r in rows],
+        "training s": [round(r["train_seconds"], 1) for r in rows],
+        "device": [r["device"] for r in rows],
+    }
+)
+picked = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="runs_table",
+    column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
+)
+selected = [rows[i]["run_id"] for i in picked.selection.rows] if picked else []
+if not selected:
+    st.caption("Select rows (the boxes on the left) to compare, open, delete or download runs.")
+    st.stop()
+
+results = {run_id: store.get(run_id) for run_id in selected}
+results = {k: v for k, v in results.items() if v is not None}
+
+if len(results) > 1:
+    st.subheader("Compare")
+    histories = {k: v.history for k, v in results.items()}
+    a, b = st.columns(2)
+    a.plotly_chart(charts.compare_curves(histories, "loss"), width="stretch", key="runs_loss")
+    b.plotly_chart(charts.compare_curves(histories, "accuracy"), width="stretch", key="runs_acc")
+    configs = {k: v.config.to_params() for k, v in results.items()}
+    diff = pd.DataFrame(configs)
+    differing = diff[diff.nunique(axis=1) > 1]
+    st.write("**Settings that differ**" if len(differing) else "Same settings.")
+    if len(differing):
+        st.dataframe(differing, width="stretch")
+
+for run_id, result in results.items():
+    with st.container(border=True):
+        st.markdown(
+            f"**{run_id}** · {result.config.describe()} · test accuracy {result.test_accuracy:.4f}"
+        )
+        c1, c2, c3, c4, c5 = st.columns(5)
+        if c1.button(
+            "Open",
+            key=f"runs_open_{run_id}",
+            icon=":material/open_in_new:",
+            help="Load this run's settings into the sidebar and the URL",
+        ):
+            load_config(result.config)
+            st.query_params.from_dict(result.config.to_params())
+            st.session_state.train_shown_run = run_id
+            st.switch_page("pages/train.py")
+        with c2.popover("Delete", icon=":material/delete:"):
+            st.write(f"Delete run {run_id} and its model for good?")
+            if st.button("Yes, delete", key=f"runs_delete_{run_id}", type="primary"):
+                store.delete(run_id)
+                st.rerun()
+        model_path = store.model_path(run_id)
+        c3.download_button(
+            "Model (.keras)",
+            model_path.read_bytes(),
+            file_name=f"playground_{run_id}.keras",
+            key=f"runs_model_{run_id}",
+            icon=":material/download:",
+        )
+        history = io.StringIO()
+        pd.DataFrame(result.history).rename_axis("epoch").rename(index=lambda i: i + 1).to_csv(
+            history
+        )
+        c4.download_button(
+            "History (CSV)",
+            history.getvalue(),
+            file_name=f"history_{run_id}.csv",
+            mime="text/csv",
+            key=f"runs_history_{run_id}",
+            icon=":material/table:",
+        )
+        c5.download_button(
+            "Python script",
+            reproduce_script(result.config, run_id),
+            file_name=f"playground_{run_id}.py",
+            mime="text/x-python",
+            key=f"runs_script_{run_id}",
+            icon=":material/code:",
+        )

@@ -1,0 +1,46 @@
+"""AppTest: the app renders its pages with real data and real engine calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_data_page_shows_source_and_examples(full_data):
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()
+    assert not at.exception
+    assert "Debian's dataset package" in at.success[0].value
+    assert len(at.get("imgs")) == 10  # one strip of examples per class
+    labels = [m.value for m in at.markdown]
+    assert "**Ankle boot**" in labels and "**T-shirt/top**" in labels
+
+
+def test_data_page_says_when_it_runs_on_the_sample(monkeypatch, tmp_path):
+    from core import datasets
+
+    monkeypatch.delenv("PLAYGROUND_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setenv("PLAYGROUND_NO_DOWNLOAD", "1")
+    monkeypatch.setattr(datasets, "DEBIAN_DIR", tmp_path / "none")
+    datasets._cache.clear()
+    st.cache_resource.clear()  # the page's dataset cache may hold the full set from another test
+    try:
+        at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
+        at.run()
+        assert not at.exception
+        warning = at.warning[0].value
+        assert "bundled sample" in warning and "5,000 training" in warning
+        assert "apt-get install dataset-fashion-mnist" in warning
+    finally:
+        datasets._cache.clear()
+        st.cache_resource.clear()
+
+
+def test_router_lists_the_data_page():
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "The data"
