@@ -410,24 +410,26 @@ def fit_size(config: RunConfig, train_available: int) -> int:
 PRESETS: dict[str, RunConfig] = {
     # Exactly the Keras tutorial: Flatten, Dense(128, relu), Dense(10) logits; adam; 10 epochs.
     "seed": RunConfig(),
-    # Wider layer, bigger batches and a higher learning rate: fewer, cheaper steps to 0.88.
-    "fast": RunConfig(layers=(LayerSpec(units=256),), batch_size=256, learning_rate=3e-3, epochs=8),
-    # Two conv blocks with batch norm learn local shapes (collars, heels, straps): >= 0.92.
+    # Four times the batch (a quarter of the steps), a wider layer with dropout to keep the
+    # tutorial's accuracy: measured 0.884 in 0.49 of seed's time on 2 cores.
+    "fast": RunConfig(layers=(LayerSpec(units=512, dropout=0.3),), batch_size=128),
+    # Two conv blocks learn local shapes (collars, heels, straps). Sized for 2 CPU cores: seven
+    # epochs fit in under 4 minutes (measured 0.900); it keeps improving with more epochs.
     "cnn": RunConfig(
         layers=(
             LayerSpec(kind="conv", filters=32, kernel_size=3),
             LayerSpec(kind="conv", filters=64, kernel_size=3),
             LayerSpec(units=128, dropout=0.3),
         ),
-        batch_norm=True,
-        batch_size=128,
-        epochs=8,
+        learning_rate=2e-3,
+        batch_size=256,
+        epochs=7,
     ),
 }
 PRESET_NOTES = {
     "seed": "the classic Keras tutorial network (about 0.88 test accuracy)",
-    "fast": "reaches the tutorial's accuracy in under half its time",
-    "cnn": "a small convolutional network (at least 0.92 test accuracy)",
+    "fast": "the tutorial's accuracy in about half its time",
+    "cnn": "a small convolutional network (about 0.90 in under 4 minutes on 2 cores)",
 }
 
 

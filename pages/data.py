@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.datasets import DATASETS, DatasetUnavailable, describe_source
-from pages.common import get_dataset
+from ui.common import get_dataset
 
 EXAMPLES_PER_CLASS = 12
 

@@ -7,7 +7,7 @@ import streamlit as st
 from core import charts
 from core.datasets import DatasetUnavailable
 from core.evaluation import misclassified, per_class_report
-from pages.common import get_dataset, get_store, run_label
+from ui.common import get_dataset, get_store, run_label
 
 GALLERY_SIZE = 24
 

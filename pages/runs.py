@@ -8,8 +8,8 @@ import streamlit as st
 
 from core import charts
 from core.export import reproduce_script
-from pages.common import get_store
-from pages.sidebar import load_config
+from ui.common import get_store
+from ui.sidebar import load_config
 
 st.title("Runs")
 store = get_store()
@@ -78,7 +78,6 @@ for run_id, result in results.items():
             help="Load this run's settings into the sidebar and the URL",
         ):
             load_config(result.config)
-            st.query_params.from_dict(result.config.to_params())
             st.session_state.train_shown_run = run_id
             st.switch_page("pages/train.py")
         with c2.popover("Delete", icon=":material/delete:"):

@@ -9,14 +9,14 @@ from core import charts
 from core.config import count_params
 from core.datasets import DatasetUnavailable, describe_source
 from core.jobs import QueueFull
-from pages.common import (
+from ui.common import (
     estimate_epoch_seconds,
     get_dataset,
     get_queue,
     get_store,
     layer_frame,
 )
-from pages.sidebar import sidebar_config
+from ui.sidebar import sidebar_config
 
 POLL_SECONDS = 0.5
 
@@ -138,7 +138,10 @@ elif status is not None and status.state in ("cancelled", "diverged", "failed"):
 if stored is not None and not active:
     st.session_state.train_shown_run = stored.run_id
     just_trained = (
-        status is not None and status.run_id == stored.run_id and not status.result.cached
+        status is not None
+        and status.run_id == stored.run_id
+        and status.result is not None
+        and not status.result.cached
     )
     if not just_trained:
         st.success(

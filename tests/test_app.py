@@ -14,7 +14,7 @@ def test_data_page_shows_source_and_examples(full_data):
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()
     assert not at.exception
     assert "Debian's dataset package" in at.success[0].value
-    assert len(at.get("imgs")) == 10  # one strip of examples per class
+    assert len(at.get("image")) == 10  # one strip of examples per class
     labels = [m.value for m in at.markdown]
     assert "**Ankle boot**" in labels and "**T-shirt/top**" in labels
 
@@ -40,7 +40,10 @@ def test_data_page_says_when_it_runs_on_the_sample(monkeypatch, tmp_path):
         st.cache_resource.clear()
 
 
-def test_router_lists_the_data_page():
+def test_router_opens_on_the_train_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not at.exception
+    assert at.title[0].value == "Train"
+    at.switch_page("pages/data.py").run()
     assert at.title[0].value == "The data"

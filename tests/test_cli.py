@@ -100,7 +100,7 @@ def test_bad_arguments_exit_2_with_usage(tmp_path):
 def test_user_error_exits_1_with_a_sentence(tmp_path):
     out = run(["train", "--preset", "seed", "--epochs", "0"], tmp_path)
     assert out.returncode == 1
-    assert out.stderr.strip() == "error: Train for at least 1 epoch (asked for 0)."
+    assert out.stderr.strip().splitlines()[-1] == "error: Train for at least 1 epoch (asked for 0)."
     out = run(["train", "--preset", "seed", "--train-size", "70000"], tmp_path)
     assert out.returncode == 1 and "dataset has 60,000" in out.stderr
 

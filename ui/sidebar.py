@@ -1,6 +1,6 @@
 """The shared sidebar: network and training controls <-> RunConfig <-> URL query parameters.
 
-Not a page itself (streamlit_app.py lists the pages). Widget keys start with `sb_`.
+Widget keys start with `sb_`.
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def _supported(config: RunConfig) -> RunConfig:
 
 
 def load_config(config: RunConfig) -> None:
-    """Make the sidebar show `config` on the next run (used by 'open run')."""
-    _put(_supported(config))
+    """Make the sidebar show `config` the next time it is drawn (used by 'open run')."""
+    st.session_state.sb_saved = config.to_json()
     st.session_state.sb_ready = True
+    st.session_state.pop("sb_n_dense", None)  # forces a restore from sb_saved
 
 
 def _apply_preset() -> None:
@@ -212,6 +213,10 @@ def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str |
     """Draw the sidebar; return the config it describes and the reason it is invalid, if any."""
     if not st.session_state.get("sb_ready"):
         _init_from_url()
+    elif "sb_n_dense" not in st.session_state:
+        # Streamlit drops a widget's state on runs that do not draw it (another page was shown):
+        # restore the sidebar from the plain copy kept below.
+        _put(_supported(RunConfig.from_json(st.session_state.sb_saved)))
     with st.sidebar:
         for notice in st.session_state.get("sb_notices", []):
             st.warning(notice, icon=":material/link_off:")
@@ -232,6 +237,7 @@ def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str |
         st.subheader("Training")
         _training_controls()
     config = _get()
+    st.session_state.sb_saved = config.to_json()
     error = None
     try:
         validate(config, train_available=train_available)

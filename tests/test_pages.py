@@ -1,0 +1,139 @@
+"""AppTest for every page, against a real store (in tmp_path) and real trainer processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import LayerSpec, RunConfig
+from core.jobs import shared_queue
+from core.store import RunStore
+from core.training import train
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ("train", "data", "evaluate", "runs")
+SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=2000, epochs=2, batch_size=64)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def filled(home, full_data):
+    store = RunStore(home)
+    runs = [
+        train(SMALL, full_data, store=store),
+        train(SMALL.replace(seed=5), full_data, store=store),
+    ]
+    assert all(r.ok for r in runs)
+    return runs
+
+
+def page(name: str, **params) -> AppTest:
+    """Open one page through the real router (so page links resolve), with URL parameters."""
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.switch_page(f"pages/{name}.py").run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_on_an_empty_store(home, full_data, name):
+    at = page(name)
+    assert not at.exception
+    assert not at.error
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_with_stored_runs(filled, name):
+    at = page(name)
+    assert not at.exception
+    assert not at.error
+
+
+def test_slider_changes_parameter_count_and_url(home, full_data):
+    at = page("train")
+    assert metric(at, "Parameters") == "101,770"
+    at.slider(key="sb_units_0").set_value(256).run()
+    assert metric(at, "Parameters") == "203,530"
+    assert at.query_params["layers"] == "dense:256:relu:0"
+    at.slider(key="sb_n_dense").set_value(2).run()
+    assert at.query_params["layers"] == "dense:256:relu:0,dense:128:relu:0"
+    assert metric(at, "Parameters") == f"{784 * 256 + 256 + 256 * 128 + 128 + 1290:,}"
+
+
+def test_invalid_combination_disables_train_with_the_reason(home, full_data):
+    at = page("train")
+    at.select_slider(key="sb_train_size").set_value(1000).run()
+    at.select_slider(key="sb_batch").set_value(1024).run()
+    assert at.button(key="train_start").disabled
+    assert "larger than the training set" in at.error[0].value
+    at.select_slider(key="sb_batch").set_value(64).run()
+    assert not at.button(key="train_start").disabled and not at.error
+
+
+def test_stale_url_parameter_falls_back_with_a_notice(home, full_data):
+    at = page("train", epochs="lots", learning_rate="0.01", colour="blue")
+    assert not at.exception
+    notices = " ".join(w.value for w in at.sidebar.warning)
+    assert "epochs='lots'" in notices and "using 10 instead" in notices
+    assert "unknown setting 'colour'" in notices
+    assert at.slider(key="sb_epochs").value == 10
+    assert at.select_slider(key="sb_lr").value == 0.01  # the valid one was taken
+    assert at.query_params["epochs"] == "10"
+
+
+def test_cached_config_shows_results_and_retrain(filled):
+    first = filled[0]
+    at = page("train", **{k: v for k, v in first.config.to_params().items()})
+    assert "Cached" in at.success[0].value
+    assert metric(at, "Test accuracy") == f"{first.test_accuracy:.2%}"
+    assert at.button(key="train_start").disabled
+    assert at.button(key="train_retrain")
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_two_sessions_train_in_turn_and_the_second_sees_its_place(home, full_data):
+    queue = shared_queue()
+    a = page("train", **SMALL.replace(epochs=3, train_size=6000).to_params())
+    b = page("train", **SMALL.replace(seed=9).to_params())
+    a.button(key="train_start").click().run()
+    b.button(key="train_start").click().run()
+    waiting = " ".join(i.value for i in b.info)
+    assert "position 1 in the queue" in waiting
+    for at in (a, b):
+        job = at.session_state["train_job_id"]
+        assert queue.wait(job, timeout=300).state == "finished"
+        at.run()
+        assert not at.exception
+        assert float(metric(at, "Test accuracy").rstrip("%")) > 60
+    assert len(RunStore(home).list_runs()) == 2
+
+
+def test_evaluate_page_shows_a_confusion_cell(filled, full_data):
+    at = page("evaluate")
+    assert metric(at, "Test accuracy") == f"{filled[1].test_accuracy:.2%}"  # newest run first
+    at.selectbox(key="evaluate_true").set_value("Shirt").run()
+    at.selectbox(key="evaluate_pred").set_value("T-shirt/top").run()
+    count = int(filled[1].confusion[6][0])
+    assert any(f"**{count}** test images are **Shirt**" in m.value for m in at.markdown)
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert "Confusion matrix" in chart
+    report = next(d.value for d in at.dataframe if "recall" in d.value.columns)
+    assert list(report["class"])[:2] == ["T-shirt/top", "Trouser"]
+
+
+def test_runs_page_lists_every_run(filled):
+    at = page("runs")
+    table = at.dataframe[0].value
+    assert sorted(table["run id"]) == sorted(r.run_id for r in filled)
+    assert set(table.columns) >= {"test accuracy", "architecture", "parameters", "device"}
