@@ -144,13 +144,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--skip-presets", action="store_true")
+    parser.add_argument("--only-presets", action="store_true")
     args = parser.parse_args()
     data = load_dataset("fashion_mnist")
     print(f"machine: {machine()}")
     print(f"data: {describe_source(data)}\n", flush=True)
-    bench_overhead(data, args.repeats, args.epochs)
-    print()
-    bench_cache(data)
+    if not args.only_presets:
+        bench_overhead(data, args.repeats, args.epochs)
+        print()
+        bench_cache(data)
     if not args.skip_presets:
         print()
         bench_presets(data)

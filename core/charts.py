@@ -81,9 +81,17 @@ def confusion_heatmap(confusion, class_names: tuple[str, ...]) -> go.Figure:
     return fig
 
 
-def class_balance(counts: list[int], class_names: tuple[str, ...], title: str) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(class_names), y=counts, marker_color=OKABE_ITO[0], name="images"))
-    return _layout(fig, title, "class", "images")
+def class_balance(counts: dict[str, list[int]], class_names: tuple[str, ...]) -> go.Figure:
+    """Images per class, one bar group per split (e.g. training and test)."""
+    fig = go.Figure(
+        [
+            go.Bar(x=list(class_names), y=values, name=split, marker_color=OKABE_ITO[i])
+            for i, (split, values) in enumerate(counts.items())
+        ]
+    )
+    fig = _layout(fig, "Images per class", "class", "images")
+    fig.update_layout(barmode="group", hovermode="closest")
+    return fig
 
 
 def top_probabilities(labels: list[str], probabilities: list[float]) -> go.Figure:

@@ -1,10 +1,12 @@
 """Data page: which Fashion-MNIST source is in use, and example images of every class."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from core import charts
 from core.datasets import DATASETS, DatasetUnavailable, describe_source
-from ui.common import get_dataset
+from ui.common import class_means, get_dataset
 
 EXAMPLES_PER_CLASS = 12
 
@@ -37,3 +39,19 @@ for index, class_name in enumerate(data.class_names):
     label, images = st.columns([1, 6], vertical_alignment="center")
     label.markdown(f"**{class_name}**")
     images.image(strip, width="stretch", clamp=True)
+
+st.subheader("Class balance")
+counts = {
+    "training": np.bincount(data.y_train, minlength=data.num_classes).tolist(),
+    "test": np.bincount(data.y_test, minlength=data.num_classes).tolist(),
+}
+st.plotly_chart(charts.class_balance(counts, data.class_names), width="stretch")
+with st.expander("Class balance numbers (table)"):
+    st.dataframe(pd.DataFrame(counts, index=list(data.class_names)), width="stretch")
+
+st.subheader("The average image of each class")
+st.caption(
+    "Every training image of a class averaged pixel by pixel: the shape a network can pick up "
+    "from brightness alone. Shirts, pullovers and coats look alike even here."
+)
+st.image(class_means(name), caption=list(data.class_names), width=96)

@@ -58,6 +58,13 @@ if len(results) > 1:
     a, b = st.columns(2)
     a.plotly_chart(charts.compare_curves(histories, "loss"), width="stretch", key="runs_loss")
     b.plotly_chart(charts.compare_curves(histories, "accuracy"), width="stretch", key="runs_acc")
+    with st.expander("Curve numbers (table)"):
+        st.dataframe(
+            pd.DataFrame(
+                {f"{k} {m}": pd.Series(v) for k, h in histories.items() for m, v in h.items()}
+            ).rename(index=lambda i: i + 1),
+            width="stretch",
+        )
     configs = {k: v.config.to_params() for k, v in results.items()}
     diff = pd.DataFrame(configs)
     differing = diff[diff.nunique(axis=1) > 1]

@@ -17,6 +17,16 @@ def get_dataset(name: str) -> Dataset:
     return load_dataset(name)
 
 
+@st.cache_data(show_spinner=False)
+def class_means(name: str) -> list:
+    """Per-class mean training image (uint8), computed once per dataset."""
+    data = get_dataset(name)
+    return [
+        data.x_train[data.y_train == c].mean(axis=0).round().astype("uint8")
+        for c in range(data.num_classes)
+    ]
+
+
 @st.cache_resource
 def _store(home: str) -> RunStore:
     return RunStore(home)
