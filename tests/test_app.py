@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_data_page_shows_source_and_examples(full_data):
     at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60).run()
     assert not at.exception
-    assert "Debian's dataset package" in at.success[0].value
+    assert "60,000 training and 10,000 test images" in at.success[0].value
     assert len(at.get("image")) == 11  # one strip of examples per class, then the class means
     chart = at.get("plotly_chart")[0].proto.spec
     assert "Images per class" in chart and '"test"' in chart

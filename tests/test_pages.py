@@ -137,3 +137,12 @@ def test_runs_page_lists_every_run(filled):
     table = at.dataframe[0].value
     assert sorted(table["run id"]) == sorted(r.run_id for r in filled)
     assert set(table.columns) >= {"test accuracy", "architecture", "parameters", "device"}
+
+
+def test_choosing_a_preset_fills_the_sidebar(home, full_data):
+    at = page("train")
+    at.selectbox(key="sb_preset").set_value("cnn").run()
+    assert not at.exception
+    assert metric(at, "Parameters") == "225,034"
+    assert at.slider(key="sb_n_conv").value == 2
+    assert at.query_params["layers"].startswith("conv:32:3:pool")

@@ -80,6 +80,26 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     shot(page, "runs")
     runs = RunStore(app["home"]).list_runs()
     assert [r["run_id"] for r in runs] == [TINY.run_id]
+    # select the run (the grid's checkbox column, first row) and download its script
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 16, box["y"] + 52)
+    script_button = page.get_by_role("button", name="Python script")
+    script_button.wait_for(timeout=30_000)
+    with page.expect_download() as download:
+        script_button.click()
+    source = open(download.value.path()).read()
+    assert "model.fit(" in source and TINY.run_id in source
+    shot(page, "runs-selected")
+    no_error_boxes(page)
+    # open it: back on Train with its settings and its stored results
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("heading", name="Train", exact=True).wait_for(timeout=30_000)
+    page.get_by_text("Test accuracy").wait_for(timeout=30_000)
+    settle(page)
+    assert page.get_by_text("31,810").count() == 1
+    assert accuracy in page.inner_text("body")
+    assert "layers=dense%3A40" in page.url
+    shot(page, "runs-opened")
     no_error_boxes(page)
 
 
