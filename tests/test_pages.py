@@ -146,3 +146,15 @@ def test_choosing_a_preset_fills_the_sidebar(home, full_data):
     assert metric(at, "Parameters") == "225,034"
     assert at.slider(key="sb_n_conv").value == 2
     assert at.query_params["layers"].startswith("conv:32:3:pool")
+
+
+def test_divergence_shows_the_advice_not_a_traceback(home, full_data):
+    exploding = SMALL.replace(optimizer="sgd", learning_rate=1e4)
+    at = page("train", **exploding.to_params())
+    at.button(key="train_start").click().run()
+    status = shared_queue().wait(at.session_state["train_job_id"], timeout=300)
+    assert status.state == "diverged"
+    at.run()
+    assert not at.exception and not at.error
+    assert "Lower the learning rate" in at.warning[0].value
+    assert RunStore(home).list_runs() == []
