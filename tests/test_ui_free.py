@@ -29,3 +29,22 @@ def test_core_does_not_import_streamlit():
 def test_store_and_config_do_not_import_tensorflow():
     modules = imported_after("import core.store, core.config, core.datasets, core.training")
     assert "tensorflow" not in modules and "keras" not in modules
+
+
+def test_pages_do_not_import_tensorflow(tmp_path):
+    """The UI process never needs TensorFlow: training runs in the trainer process."""
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(ROOT)!r})
+os.environ["PLAYGROUND_HOME"] = {str(tmp_path)!r}
+from streamlit.testing.v1 import AppTest
+for name in ("train", "data", "evaluate", "runs"):
+    at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=60)
+    at.switch_page(f"pages/{{name}}.py").run()
+    assert not at.exception, (name, at.exception)
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+print(" ".join(loaded[:5]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip() == ""
