@@ -63,18 +63,29 @@ def learning_curves(history: dict[str, list[float]], metric: str = "loss") -> go
 def confusion_heatmap(confusion, class_names: tuple[str, ...]) -> go.Figure:
     """Counts of (true, predicted) pairs; the diagonal holds the correct answers."""
     counts = np.asarray(confusion)
-    fig = go.Figure(
-        go.Heatmap(
-            z=counts,
-            x=list(class_names),
-            y=list(class_names),
-            colorscale="Cividis",
-            text=counts,
-            texttemplate="%{text}",
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} test images<extra></extra>",
-            colorbar=dict(title="images"),
-        )
+    names = list(class_names)
+    heatmap = go.Heatmap(
+        z=counts,
+        x=names,
+        y=names,
+        colorscale="Cividis",
+        text=counts,
+        texttemplate="%{text}",
+        hoverinfo="skip",
+        colorbar=dict(title="images"),
     )
+    # Heatmaps emit no point selections; a near-invisible square marker on every cell does, so
+    # clicking a cell selects its (true, predicted) pair.
+    cells = go.Scatter(
+        x=[p for _ in names for p in names],
+        y=[t for t in names for _ in names],
+        customdata=counts.ravel(),
+        mode="markers",
+        marker=dict(symbol="square", size=34, opacity=0.01, color="white"),
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} test images<extra></extra>",
+        showlegend=False,
+    )
+    fig = go.Figure([heatmap, cells])
     fig = _layout(fig, "Confusion matrix (test set)", "predicted class", "true class")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")

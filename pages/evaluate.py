@@ -72,9 +72,11 @@ event = st.plotly_chart(
     width="stretch",
 )
 points = (event.selection.points if event and event.selection else None) or []
-if points:
-    st.session_state.evaluate_true = points[0]["y"]
-    st.session_state.evaluate_pred = points[0]["x"]
+clicked = (points[0]["y"], points[0]["x"]) if points else None
+# apply a click once: the chart keeps its selection, which must not undo a later selectbox choice
+if clicked and clicked != st.session_state.get("evaluate_clicked"):
+    st.session_state.evaluate_true, st.session_state.evaluate_pred = clicked
+st.session_state.evaluate_clicked = clicked
 a, b = st.columns(2)
 true_name = a.selectbox("True class", names, key="evaluate_true")
 pred_name = b.selectbox("Predicted class", names, key="evaluate_pred", index=6)

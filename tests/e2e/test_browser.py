@@ -67,6 +67,11 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     nav(page, "Evaluate")
     page.get_by_text("Confusion matrix").first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
+    # click the cell in row Shirt (7th of 10), column T-shirt/top (1st): it selects that pair
+    grid = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(grid["x"] + grid["width"] * 0.05, grid["y"] + grid["height"] * 0.65)
+    page.get_by_text("are Shirt and were called T-shirt/top").wait_for(timeout=30_000)
+    settle(page)
     assert page.get_by_text("Most confident mistakes").count() == 1
     gallery = page.get_by_test_id("stImageContainer")
     gallery.nth(9).wait_for(timeout=30_000)  # the cell's images and the mistakes gallery
