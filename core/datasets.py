@@ -237,11 +237,14 @@ def _keras_download(module: str) -> Callable:
     return load
 
 
+def _env_sources(variable: str) -> list[Source]:
+    """A folder of IDX files named by an environment variable, first in line when set."""
+    folder = os.environ.get(variable)
+    return [Source("env", folder, lambda: load_idx_dir(Path(folder)))] if folder else []
+
+
 def _fashion_sources() -> list[Source]:
-    sources = []
-    env_dir = os.environ.get("PLAYGROUND_DATA_DIR")
-    if env_dir:
-        sources.append(Source("env", env_dir, lambda: load_idx_dir(Path(env_dir))))
+    sources = _env_sources("PLAYGROUND_DATA_DIR")
     cache = keras_home() / "datasets" / "fashion-mnist"
     debian = DEBIAN_DIR / "fashion-mnist"
     sample = sample_path("fashion_mnist")
@@ -255,10 +258,7 @@ def _fashion_sources() -> list[Source]:
 
 
 def _mnist_sources() -> list[Source]:
-    sources = []
-    env_dir = os.environ.get("PLAYGROUND_MNIST_DIR")
-    if env_dir:
-        sources.append(Source("env", env_dir, lambda: load_idx_dir(Path(env_dir))))
+    sources = _env_sources("PLAYGROUND_MNIST_DIR")
     cache = keras_home() / "datasets" / "mnist.npz"
     sources += [
         Source("keras-cache", str(cache), lambda: load_npz(cache)),

@@ -298,15 +298,19 @@ def train(
                     monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
                 )
             )
-        history = model.fit(
-            x_fit,
-            y_fit,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            validation_data=validation,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        try:
+            history = model.fit(
+                x_fit,
+                y_fit,
+                batch_size=config.batch_size,
+                epochs=config.epochs,
+                validation_data=validation,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        finally:
+            if cancel is not None:
+                cancel._progress = None  # a later cancel() must not touch this finished model
         result.train_seconds = time.perf_counter() - started
         result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
         result.epochs_trained = len(result.history.get("loss", []))
@@ -315,8 +319,6 @@ def train(
             if result.train_seconds
             else 0.0
         )
-        if cancel is not None:
-            cancel._progress = None
         if progress.cancelled or (cancel is not None and cancel.cancelled):
             result.status, result.message = "cancelled", "Training was stopped; nothing was stored."
             emit(
