@@ -1,4 +1,4 @@
-"""Command line: `python -m core train|runs ...` (see `python -m core --help`)."""
+"""Command line: `python -m core train|runs|classify ...` (see `python -m core --help`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import sys
 
 from core.config import OPTIMIZERS, PRESETS, ConfigError, preset
-from core.datasets import DatasetUnavailable, describe_source, load_dataset
+from core.datasets import DATASETS, DatasetUnavailable, describe_source, load_dataset
 from core.store import RunStore
 
 
@@ -118,6 +118,68 @@ def cmd_runs(args, store: RunStore) -> int:
     return 0
 
 
+TOP_K = 5
+
+
+def cmd_classify(args, store: RunStore) -> int:
+    """Classify each file with a stored run's model; a bad file is reported, never fatal."""
+    from core.images import ImageRefused, doubts, prepare_file, reference_from
+
+    stored = store.get(args.run)
+    if stored is None:
+        known = ", ".join(store.run_ids()[:5]) or "none yet (train one with `train`)"
+        print(
+            f"error: no stored run '{args.run}' in {store.home}; stored: {known}", file=sys.stderr
+        )
+        return 2
+    names = DATASETS[stored.config.dataset].class_names
+    prepared = []
+    for name in args.files:
+        try:
+            prepared.append(prepare_file(name))
+        except ImageRefused as exc:
+            prepared.append(str(exc))
+        except Exception as exc:  # a reader bug must cost one file, not the whole call
+            prepared.append(f"it could not be read ({type(exc).__name__}: {exc})")
+    good = [p for p in prepared if not isinstance(p, str)]
+    if good:
+        import numpy as np
+
+        from core import explain
+
+        model = store.load_model(args.run)
+        probabilities = iter(explain.probabilities(model, np.stack([p.pixels for p in good])))
+        try:
+            data = load_dataset(stored.config.dataset)
+            reference = reference_from(data.x_train, data.y_train, data.num_classes)
+        except DatasetUnavailable:
+            reference = None  # no training data here: answers come without the familiarity check
+    for name, item in zip(args.files, prepared, strict=True):
+        if isinstance(item, str):
+            line = {"file": name, "error": item}
+        else:
+            p = next(probabilities)
+            order = p.argsort()[::-1][:TOP_K]
+            line = {
+                "file": name,
+                "label": names[order[0]],
+                "index": int(order[0]),
+                "confidence": round(float(p[order[0]]), 6),
+                "top": [[names[i], round(float(p[i]), 6)] for i in order],
+                "warnings": doubts(item.pixels, p, names, reference) if reference else [],
+            }
+        print(json.dumps(line) if args.json else _plain(line), flush=True)
+    return 0 if all(not isinstance(p, str) for p in prepared) else 1
+
+
+def _plain(line: dict) -> str:
+    if "error" in line:
+        return f"{line['file']}: refused: {line['error']}"
+    others = ", ".join(f"{label} {p:.1%}" for label, p in line["top"][1:3])
+    text = f"{line['file']}: {line['label']} ({line['confidence']:.1%}; then {others})"
+    return text + "".join(f"\n    warning: {w}" for w in line["warnings"])
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Deep Learning Playground engine.")
     parser.add_argument("--home", help="run store folder (default: $PLAYGROUND_HOME or cache)")
@@ -134,6 +196,10 @@ def make_parser() -> argparse.ArgumentParser:
     train_p.add_argument("--json", action="store_true", help="last line: one JSON object")
     runs_p = sub.add_parser("runs", help="list stored runs")
     runs_p.add_argument("--json", action="store_true")
+    classify_p = sub.add_parser("classify", help="classify image files with a stored run's model")
+    classify_p.add_argument("--run", required=True, help="run id (see `runs`)")
+    classify_p.add_argument("--json", action="store_true", help="one JSON object per file")
+    classify_p.add_argument("files", nargs="+", metavar="FILE")
     return parser
 
 
@@ -143,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         store = RunStore(args.home)
         if args.command == "train":
             return cmd_train(args, store)
+        if args.command == "classify":
+            return cmd_classify(args, store)
         return cmd_runs(args, store)
     except (ConfigError, DatasetUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

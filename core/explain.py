@@ -1,0 +1,179 @@
+"""Why a model answers as it does: layer outputs, occlusion saliency, weights, a 2-D projection.
+
+Pure functions on a loaded Keras model and uint8 images; no Streamlit. Layers are called one by
+one in inference mode, so every intermediate output is at hand without building a second model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from core.evaluation import softmax  # noqa: E402
+
+BATCH = 512
+# Layers that only pass data through at inference time, or reshape it: not worth a picture.
+PLUMBING = ("Reshape", "Flatten", "Dropout", "RandomFlip", "RandomTranslation")
+
+
+@dataclass(frozen=True)
+class LayerOutput:
+    name: str  # the layer's Keras name, e.g. "conv2d"
+    kind: str  # its class name, e.g. "Conv2D"
+    values: np.ndarray  # (n, ...) outputs for the n images given
+
+
+def _scaled(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(pixels, dtype=np.float32).reshape(-1, *np.shape(pixels)[-2:]) / 255.0
+
+
+def layer_outputs(model: keras.Model, pixels: np.ndarray) -> list[LayerOutput]:
+    """Every layer's output for uint8 images (n, 28, 28), in order (last = logits)."""
+    x = _scaled(pixels)
+    chunks: list[list[np.ndarray]] = [[] for _ in model.layers]
+    for start in range(0, len(x), BATCH):
+        value = x[start : start + BATCH]
+        for i, layer in enumerate(model.layers):
+            value = layer(value, training=False)
+            chunks[i].append(keras.ops.convert_to_numpy(value))
+    return [
+        LayerOutput(layer.name, type(layer).__name__, np.concatenate(parts))
+        for layer, parts in zip(model.layers, chunks, strict=True)
+    ]
+
+
+def probabilities(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
+    """Softmax probabilities (n, classes) for uint8 images, without Keras's predict loop."""
+    x = _scaled(pixels)
+    logits = [
+        keras.ops.convert_to_numpy(model(x[start : start + BATCH], training=False))
+        for start in range(0, len(x), BATCH)
+    ]
+    return softmax(np.concatenate(logits).astype(np.float64))
+
+
+def occlusion_saliency(
+    model: keras.Model, pixels: np.ndarray, class_index: int, patch: int = 5
+) -> np.ndarray:
+    """How much covering each pixel (with a black patch) lowers the probability of class_index.
+
+    Returns (28, 28) floats: positive where the pixels argue for the class, negative where they
+    argue against it, zero where covering changes nothing (the black background, for one).
+    Every patch position is one image in a single batch, so this costs one forward pass.
+    """
+    h, w = pixels.shape
+    base = probabilities(model, pixels[None])[0, class_index]
+    positions = [(y, x) for y in range(h - patch + 1) for x in range(w - patch + 1)]
+    batch = np.repeat(pixels[None], len(positions), axis=0)
+    for i, (y, x) in enumerate(positions):
+        batch[i, y : y + patch, x : x + patch] = 0
+    drops = base - probabilities(model, batch)[:, class_index]
+    total = np.zeros((h, w))
+    count = np.zeros((h, w))
+    for drop, (y, x) in zip(drops, positions, strict=True):
+        total[y : y + patch, x : x + patch] += drop
+        count[y : y + patch, x : x + patch] += 1
+    return total / np.maximum(count, 1)
+
+
+def is_dense_only(model: keras.Model) -> bool:
+    return not any(type(layer).__name__ == "Conv2D" for layer in model.layers)
+
+
+def first_dense_weights(model: keras.Model, side: int = 28) -> np.ndarray | None:
+    """The first Dense layer's weights as (units, 28, 28) pictures, for networks without convs.
+
+    Each unit's 784 weights say how much each input pixel pushes that unit up (positive) or
+    down (negative): the pattern the unit looks for.
+    """
+    if not is_dense_only(model):
+        return None
+    for layer in model.layers:
+        if type(layer).__name__ == "Dense":
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            if kernel.shape[0] != side * side:
+                return None
+            return kernel.T.reshape(-1, side, side)
+    return None
+
+
+def conv_filters(model: keras.Model) -> np.ndarray | None:
+    """The first convolution's kernels as (filters, k, k), or None for a dense network."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv2D":
+            kernel = keras.ops.convert_to_numpy(layer.kernel)  # (k, k, in, filters)
+            return np.moveaxis(kernel[:, :, 0, :], -1, 0)
+    return None
+
+
+def last_hidden(outputs: list[LayerOutput]) -> LayerOutput:
+    """The representation the final Dense layer classifies (the output just before it)."""
+    return outputs[-2] if len(outputs) >= 2 else outputs[-1]
+
+
+def pca_2d(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project (n, d) onto its two main directions; returns (n, 2) and their variance shares."""
+    flat = features.reshape(len(features), -1).astype(np.float64)
+    centred = flat - flat.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    share = singular**2 / max(float((singular**2).sum()), 1e-12)
+    coords = centred @ vt[:2].T
+    if coords.shape[1] < 2:
+        coords = np.pad(coords, ((0, 0), (0, 2 - coords.shape[1])))
+    # fix each axis's sign so the picture does not flip between runs of the same model
+    signs = np.sign(coords[np.abs(coords).argmax(axis=0), [0, 1]])
+    return coords * np.where(signs == 0, 1, signs), share[:2]
+
+
+# ------------------------------------------------------------------ pictures made from arrays
+def upscale(picture: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour enlargement, so a browser shows crisp pixels instead of a blur."""
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
+def diverging_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """Blue (negative) - white (zero) - red (positive) colouring of a 2-D array, as uint8 RGB."""
+    limit = limit or float(np.abs(values).max()) or 1.0
+    t = np.clip(values / limit, -1.0, 1.0)[..., None]
+    white = np.array([255.0, 255.0, 255.0])
+    red, blue = np.array([213.0, 94.0, 0.0]), np.array([0.0, 114.0, 178.0])  # Okabe-Ito
+    rgb = np.where(t >= 0, white + (red - white) * t, white + (blue - white) * (-t))
+    return rgb.astype(np.uint8)
+
+
+def saliency_overlay(pixels: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """The 28x28 input in grey with the saliency painted over it (red for, blue against)."""
+    grey = np.repeat(pixels[..., None].astype(np.float64) * 0.6, 3, axis=2)
+    limit = float(np.abs(saliency).max()) or 1.0
+    strength = np.clip(np.abs(saliency) / limit, 0, 1)[..., None]
+    colour = np.where(
+        saliency[..., None] >= 0, np.array([255.0, 60.0, 0.0]), np.array([0.0, 140.0, 255.0])
+    )
+    return (grey * (1 - strength) + colour * strength).astype(np.uint8)
+
+
+def tile(pictures: np.ndarray, columns: int, gap: int = 1, fill: int = 255) -> np.ndarray:
+    """Arrange (n, h, w[, 3]) pictures in a grid with a thin gap, for one compact image."""
+    n, h, w = pictures.shape[:3]
+    rows = -(-n // columns)
+    extra = pictures.shape[3:]
+    grid = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, *extra), fill, np.uint8)
+    for i, picture in enumerate(pictures):
+        r, c = divmod(i, columns)
+        grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = picture
+    return grid
+
+
+def grey_picture(values: np.ndarray) -> np.ndarray:
+    """Scale any 2-D array to 0..255 uint8 (min black, max white) to show its pattern."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(values.shape, np.uint8)
+    return ((values - lo) / (hi - lo) * 255).astype(np.uint8)

@@ -1,0 +1,371 @@
+"""Any uploaded picture -> the 28x28 input a Fashion-MNIST model expects, or a one-line refusal.
+
+The steps follow how Zalando made Fashion-MNIST from product photos: trim the background (pixels
+close to the border's colour), resize so the longest edge is 28 keeping the aspect ratio, centre
+the object on a 28x28 canvas, grey, negated so the object is light on black. A photo of a dark
+boot on a white table therefore ends up looking like the dataset's own boots.
+
+Nothing here imports TensorFlow or Streamlit: the page, the CLI and the tests share it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIDE = 28
+# Keep in step with server.maxUploadSize in .streamlit/config.toml (a test compares them).
+MAX_FILE_MB = 10
+MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+# Checked from the header, before any pixel is decoded: a 48-MP phone photo passes, a
+# decompression bomb (a small file that claims a huge canvas) does not.
+MAX_PIXELS = 50_000_000
+# Large photos are analysed at this size; 28x28 is the goal, so nothing is lost.
+WORK_SIDE = 512
+# Readers allowed to open a file. Pillow knows dozens of rarer formats; each is attack surface.
+# (Multi-picture JPEGs from some cameras open through the JPEG reader as "MPO".)
+Image.init()
+FORMATS = tuple(f for f in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "AVIF") if f in Image.OPEN)
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
+# Distance from the background colour below which a pixel counts as background. Zalando trimmed
+# at 5 % of the intensity range; a little more tolerates JPEG noise and uneven light.
+BACKGROUND_TOLERANCE = 0.08
+# Pictures at least this big (in working pixels) lose specks up to 2 px wide before the object's
+# box is found, so dust or JPEG blocks near a corner do not stretch the box.
+SPECK_FILTER_MIN_SIDE = 100
+# The dataset's objects nearly always reach full white somewhere (92 % of training images have
+# a 255 pixel); this percentile of the object's ink is stretched to white to match.
+INK_PERCENTILE = 99.0
+
+
+class ImageRefused(ValueError):
+    """A file that cannot be classified; str(exc) is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    pixels: np.ndarray  # (28, 28) uint8, light object on black, as in the dataset
+    preview: Image.Image  # the picture as read (upright, first frame), at most WORK_SIDE wide
+    notes: tuple[str, ...] = field(default=())  # what was done to it, in plain words
+    source_size: tuple[int, int] = (0, 0)  # width, height of the file's picture
+
+
+# ---------------------------------------------------------------------------------- reading
+def _sniff(data: bytes) -> str | None:
+    """A refusal for well-known non-pictures, more helpful than "unrecognised format"."""
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"%pdf"):
+        return "it is a PDF document, not a picture; export the page as PNG or JPEG"
+    if b"<svg" in head or (head.startswith(b"<?xml") and b"svg" in data[:4096].lower()):
+        return "it is an SVG vector drawing; export it as PNG first"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return "HEIC photos are not supported here; share or export the photo as JPEG"
+    return None
+
+
+def _looks_like_text(data: bytes) -> bool:
+    sample = data[:4096]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable >= 0.95 * max(1, len(text))
+
+
+def open_image(data: bytes) -> tuple[Image.Image, list[str]]:
+    """Decode the first frame of a picture, upright; raise ImageRefused with the reason."""
+    if not data:
+        raise ImageRefused("the file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageRefused(
+            f"the file is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_FILE_MB} MB"
+        )
+    sniffed = _sniff(data)
+    if sniffed:
+        raise ImageRefused(sniffed)
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRefused(
+            "the picture claims an enormous size (a decompression bomb); it was not opened"
+        ) from None
+    except UnidentifiedImageError:
+        if _looks_like_text(data):
+            raise ImageRefused(f"it is a text file, not a picture ({FORMAT_NAMES})") from None
+        raise ImageRefused(f"it is not a picture this app can read; use {FORMAT_NAMES}") from None
+    except Exception as exc:  # a damaged header can make any reader raise anything
+        raise ImageRefused(f"the file is corrupt ({_short(exc)})") from None
+    width, height = img.size
+    if width * height > MAX_PIXELS:
+        raise ImageRefused(
+            f"the picture claims {width:,} × {height:,} pixels "
+            f"({width * height / 1e6:,.0f} megapixels); the limit is {MAX_PIXELS / 1e6:.0f}, "
+            "so it was not decoded (a guard against decompression bombs)"
+        )
+    if width < 1 or height < 1:
+        raise ImageRefused("the picture has no pixels")
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"animated: used the first of its {frames} frames")
+    if img.format in ("JPEG", "MPO"):
+        img.draft(None, (WORK_SIDE, WORK_SIDE))  # decode a big photo at 1/2, 1/4 or 1/8 scale
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+    except Exception as exc:
+        raise ImageRefused(f"the file is truncated or corrupt ({_short(exc)})") from None
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+        if orientation not in (1, None):
+            img = ImageOps.exif_transpose(img)
+            notes.append("turned upright using the photo's orientation tag")
+    except Exception:  # a broken EXIF block must not cost the picture itself
+        notes.append("its EXIF data is damaged; orientation left as stored")
+    return img, notes
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
+def grey_levels(img: Image.Image, notes: list[str]) -> np.ndarray:
+    """Luminance in 0..1 as float32 (H, W), with transparency composited onto a background.
+
+    The background for transparent parts is whichever of white or black contrasts with the
+    opaque pixels, so both a dark shoe cut-out and a light-on-transparent drawing stay visible.
+    """
+    mode = img.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            lo, hi = float(np.nanmin(grey)), float(np.nanmax(grey))
+            grey = (grey - lo) / (hi - lo) if hi > lo else np.zeros_like(grey)
+            grey = np.nan_to_num(grey)
+        else:
+            grey = grey / (65535.0 if grey.max() > 255 else 255.0)
+        return np.clip(grey, 0, 1).astype(np.float32)
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        img = img.convert("RGB")
+    elif mode in ("PA", "RGBa", "La"):
+        img = img.convert("RGBA")
+    alpha = None
+    if img.mode in ("RGBA", "LA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")
+    grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    if alpha is not None and alpha.min() < 1.0:
+        weight = alpha.sum()
+        opaque_mean = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
+        background = 1.0 if opaque_mean < 0.5 else 0.0
+        grey = grey * alpha + background * (1.0 - alpha)
+        notes.append(f"transparent parts placed on {'white' if background else 'black'}")
+    return grey
+
+
+def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-averaging resize of a float image to (width, height)."""
+    pic = Image.fromarray(grey.astype(np.float32), mode="F")
+    return np.asarray(pic.resize(size, Image.Resampling.BOX), dtype=np.float32)
+
+
+def _shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    h, w = grey.shape
+    scale = side / max(h, w)
+    if scale >= 1:
+        return grey
+    return _resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))))
+
+
+# ---------------------------------------------------------------------------- preprocessing
+def _background_plane(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """The background as a plane fitted to the picture's border, and the border's noise.
+
+    A plane rather than one level, because light falling across a table makes one side of a
+    phone photo darker than the other.
+    """
+    h, w = grey.shape
+    ring = max(1, round(0.03 * min(h, w)))
+    edge = np.zeros((h, w), dtype=bool)
+    edge[:ring], edge[-ring:], edge[:, :ring], edge[:, -ring:] = True, True, True, True
+    ys, xs = np.nonzero(edge)
+    values = grey[ys, xs]
+    design = np.column_stack([np.ones_like(xs, dtype=np.float64), xs / w, ys / h])
+    coef, *_ = np.linalg.lstsq(design, values.astype(np.float64), rcond=None)
+    residual = values - design @ coef
+    noise = float(np.median(np.abs(residual - np.median(residual))))
+    yy, xx = np.mgrid[0:h, 0:w]
+    plane = coef[0] + coef[1] * xx / w + coef[2] * yy / h
+    return plane.astype(np.float32), noise
+
+
+def _without_specks(mask: np.ndarray) -> np.ndarray:
+    """Morphological opening with a 3x3 square: drops features narrower than 3 pixels."""
+    h, w = mask.shape
+    padded = np.pad(mask, 1)
+    eroded = np.ones_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            eroded &= padded[dy : dy + h, dx : dx + w]
+    padded = np.pad(eroded, 1)
+    opened = np.zeros_like(mask)
+    for dy in range(3):
+        for dx in range(3):
+            opened |= padded[dy : dy + h, dx : dx + w]
+    return opened
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """[top, bottom) x [left, right) around the object's pixels, or None if there are none."""
+    if min(mask.shape) >= SPECK_FILTER_MIN_SIDE:
+        mask = _without_specks(mask)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def to_model_input(grey: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """Grey levels (H, W) in 0..1 -> (28, 28) uint8 like a Fashion-MNIST image.
+
+    Raises ImageRefused when nothing stands out from the background.
+    """
+    notes = notes if notes is not None else []
+    grey = _shrink(np.asarray(grey, dtype=np.float32))
+    plane, noise = _background_plane(grey)
+    if float(np.median(plane)) > 0.5:  # the dataset has light objects on black: negate
+        grey, plane = 1.0 - grey, 1.0 - plane
+        notes.append("light background: negated so the object is light on black, like the data")
+    tolerance = max(BACKGROUND_TOLERANCE, 4.0 * noise)
+    ink = np.clip(grey - plane, 0.0, None)
+    ink[ink < tolerance] = 0.0
+    box = _box(ink > 0)
+    if box is None:
+        raise ImageRefused(
+            "found no object: the picture is blank or one flat colour, nothing stands out"
+        )
+    top, bottom, left, right = box
+    ink = ink[top:bottom, left:right]
+    ink = ink / max(float(np.percentile(ink[ink > 0], INK_PERCENTILE)), 1e-6)
+    h, w = ink.shape
+    scale = SIDE / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = _resize(ink, (new_w, new_h))
+    canvas = np.zeros((SIDE, SIDE), dtype=np.float32)
+    y0, x0 = (SIDE - new_h) // 2, (SIDE - new_w) // 2
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = small
+    return np.clip(np.rint(canvas * 255.0), 0, 255).astype(np.uint8)
+
+
+def prepare(data: bytes) -> PreparedImage:
+    """File bytes -> PreparedImage, or ImageRefused with one sentence saying why not."""
+    img, notes = open_image(data)
+    source_size = img.size
+    grey = grey_levels(img, notes)
+    pixels = to_model_input(grey, notes)
+    preview = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    preview.thumbnail((WORK_SIDE, WORK_SIDE))
+    return PreparedImage(pixels, preview, tuple(notes), source_size)
+
+
+def prepare_file(path: str | Path) -> PreparedImage:
+    """Like prepare(), for a path; a missing or unreadable file is refused, never raised."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageRefused("it is a folder, not a file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
+            raise ImageRefused(
+                f"the file is {size / 1024 / 1024:.1f} MB; the limit is {MAX_FILE_MB} MB"
+            )
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageRefused("no such file") from None
+    except PermissionError:
+        raise ImageRefused("permission denied: the file cannot be read") from None
+    except OSError as exc:
+        raise ImageRefused(f"the file cannot be read ({_short(exc)})") from None
+    return prepare(data)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """A 2-D uint8 array as PNG bytes (used to feed dataset images through the same path)."""
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8), mode="L").save(out, format="PNG")
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------------- far from the data
+@dataclass(frozen=True)
+class Reference:
+    """What the training images look like, to say when a picture is unlike all of them."""
+
+    class_means: np.ndarray  # (classes, 28*28) float32 in 0..1
+    distance_limits: np.ndarray  # (classes,) distance to the class mean that 99 % stay within
+    ink_range: tuple[float, float]  # share of non-black pixels: 0.5th and 99.5th percentiles
+
+
+def reference_from(x_train: np.ndarray, y_train: np.ndarray, num_classes: int) -> Reference:
+    flat = x_train.reshape(len(x_train), -1).astype(np.float32) / 255.0
+    means = np.stack([flat[y_train == c].mean(axis=0) for c in range(num_classes)])
+    limits = np.array(
+        [
+            np.percentile(np.linalg.norm(flat[y_train == c] - means[c], axis=1), 99)
+            for c in range(num_classes)
+        ]
+    )
+    ink = (flat > 0.1).mean(axis=1)
+    return Reference(
+        means.astype(np.float32),
+        limits,
+        (float(np.percentile(ink, 0.5)), float(np.percentile(ink, 99.5))),
+    )
+
+
+UNSURE_BELOW = 0.5  # a top probability under this is called a guess
+
+
+def doubts(
+    pixels: np.ndarray, probabilities: np.ndarray, class_names, reference: Reference
+) -> list[str]:
+    """Plain sentences saying why an answer deserves distrust (empty when nothing stands out)."""
+    found = []
+    best = int(np.argmax(probabilities))
+    if probabilities[best] < UNSURE_BELOW:
+        found.append(
+            f"the network is unsure: its best guess, {class_names[best]}, has only "
+            f"{probabilities[best]:.0%}"
+        )
+    flat = pixels.reshape(-1).astype(np.float32) / 255.0
+    ink = float((flat > 0.1).mean())
+    low, high = reference.ink_range
+    if ink < low:
+        found.append(
+            f"the object covers only {ink:.0%} of the square, less than nearly every training "
+            "image (thin lines or a tiny object)"
+        )
+    elif ink > high:
+        found.append(
+            f"the object covers {ink:.0%} of the square, more than nearly every training image "
+            "(a busy background may have been taken for the object)"
+        )
+    distance = float(np.linalg.norm(flat - reference.class_means[best]))
+    if distance > reference.distance_limits[best]:
+        found.append(
+            f"it looks unlike the training images of {class_names[best]}: further from their "
+            "average than 99 % of them, so the answer may be wrong"
+        )
+    return found
