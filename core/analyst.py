@@ -102,17 +102,16 @@ class _Models:
     """Stored models loaded in the child, keyed by store folder and run id (a small LRU)."""
 
     def __init__(self) -> None:
-        self._loaded: OrderedDict[tuple[str, str], object] = OrderedDict()
+        self._loaded: OrderedDict[tuple[str, str, float], object] = OrderedDict()
 
     def get(self, home: str, run_id: str):
         from core.store import RunStore
 
-        key = (home, run_id)
         store = RunStore(home)
         stored = store.get(run_id)
         if stored is None:  # deleted since it was loaded, or never stored
-            self._loaded.pop(key, None)
             raise AnalysisError(f"Run {run_id} is not in the store any more; choose another.")
+        key = (home, run_id, stored.created_at)  # a retrained run keeps its id, not its weights
         if key not in self._loaded:
             self._loaded[key] = store.load_model(run_id)
             while len(self._loaded) > MODELS_KEPT:
@@ -141,8 +140,11 @@ def _layers(models: _Models, home: str, run_id: str, image: np.ndarray):
     from core import explain
 
     model, _ = models.get(home, run_id)
-    return {
-        "outputs": explain.layer_outputs(model, image[None]),
+    return {  # plain dicts and arrays: unpickling them must not import Keras in the UI process
+        "outputs": [
+            {"name": o.name, "kind": o.kind, "values": o.values[0]}
+            for o in explain.layer_outputs(model, image[None])
+        ],
         "weights": explain.first_dense_weights(model),
         "filters": explain.conv_filters(model),
     }

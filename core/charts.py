@@ -117,6 +117,7 @@ def top_probabilities(labels: list[str], probabilities: list[float]) -> go.Figur
         )
     )
     fig = _layout(fig, "Top predictions", "probability", "class")
+    fig.update_layout(hovermode="closest", height=260, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(range=[0, 1], tickformat=".0%")
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -138,3 +139,93 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], metric: str) ->
             )
         )
     return _layout(fig, f"{metric.capitalize()} per epoch, by run", "epoch", metric)
+
+
+# Ten classes need ten colours; Okabe-Ito has eight, so the class scatter uses Tableau 10, which
+# was designed for exactly this (distinct hues of similar weight).
+CLASS_COLOURS = (
+    "#4E79A7",
+    "#F28E2B",
+    "#E15759",
+    "#76B7B2",
+    "#59A14F",
+    "#EDC948",
+    "#B07AA1",
+    "#FF9DA7",
+    "#9C755F",
+    "#BAB0AC",
+)
+
+
+def projection_scatter(
+    coords: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: tuple[str, ...],
+    share: tuple[float, float],
+) -> go.Figure:
+    """2-D projection of test images, one colour per true class; mistakes drawn as crosses."""
+    names = np.asarray(class_names)
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        members = np.flatnonzero(y_true == c)
+        wrong = y_pred[members] != c
+        fig.add_trace(
+            go.Scattergl(
+                x=coords[members, 0],
+                y=coords[members, 1],
+                mode="markers",
+                name=name,
+                marker=dict(
+                    color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                    size=np.where(wrong, 8, 5),
+                    symbol=np.where(wrong, "x", "circle"),
+                    opacity=0.75,
+                ),
+                customdata=np.stack([members, names[y_pred[members]]], axis=1),
+                hovertemplate=(
+                    f"test image #%{{customdata[0]}}<br>true: {name}<br>"
+                    "predicted: %{customdata[1]}<extra></extra>"
+                ),
+            )
+        )
+    fig = _layout(
+        fig,
+        "Test images as the last hidden layer sees them",
+        f"first principal direction ({share[0]:.0%} of the variance)",
+        f"second principal direction ({share[1]:.0%})",
+    )
+    fig.update_layout(
+        hovermode="closest",
+        legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02),
+        height=520,
+    )
+    return fig
+
+
+def activation_strip(values: np.ndarray, title: str, columns: int = 32) -> go.Figure:
+    """A dense layer's outputs for one image, as a grid of cells (unit number on hover)."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    rows = -(-len(values) // columns)
+    padded = np.full(rows * columns, np.nan)
+    padded[: len(values)] = values
+    grid = padded.reshape(rows, columns)
+    units = np.arange(rows * columns).reshape(rows, columns)
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid,
+            customdata=units,
+            colorscale="Viridis",
+            hovertemplate="unit %{customdata}: %{z:.3f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=90 + 22 * rows,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed")
+    return fig

@@ -302,9 +302,12 @@ def prepare_file(path: str | Path) -> PreparedImage:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """A 2-D uint8 array as PNG bytes (used to feed dataset images through the same path)."""
+    """A uint8 array, grey (H, W) or RGBA (H, W, 4), as PNG bytes.
+
+    Dataset images and drawings go through these bytes, so they take the uploads' path.
+    """
     out = io.BytesIO()
-    Image.fromarray(np.asarray(pixels, dtype=np.uint8), mode="L").save(out, format="PNG")
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(out, format="PNG")
     return out.getvalue()
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analyst import AnalysisError, Analyst, shared_analyst
 from core.config import RunConfig, fit_size, layer_table
 from core.datasets import Dataset, load_dataset
+from core.images import Reference, reference_from
 from core.jobs import JobQueue, shared_queue
 from core.store import RunStore, default_home
 
@@ -73,3 +75,40 @@ def estimate_epoch_seconds(config: RunConfig, data: Dataset, store: RunStore) ->
 
 def run_label(row: dict) -> str:
     return f"{row['run_id']} · {row['architecture']} · acc {row['test_accuracy']:.3f}"
+
+
+@st.cache_data(show_spinner=False)
+def data_reference(name: str) -> Reference:
+    """What the training images look like (class means, spreads), to flag unfamiliar pictures."""
+    data = get_dataset(name)
+    return reference_from(data.x_train, data.y_train, data.num_classes)
+
+
+def get_analyst() -> Analyst:
+    """The model process that answers Classify and Inside-the-network requests."""
+    return shared_analyst()
+
+
+def answer_or_stop(fn, *args):
+    """Call fn (which asks the model process) under a spinner; show a failure as one sentence."""
+    note = (
+        "Asking the model…"
+        if get_analyst().started
+        else "Starting the model process (the first time takes a few seconds)…"
+    )
+    with st.spinner(note):
+        try:
+            return fn(*args)
+        except AnalysisError as exc:
+            st.error(str(exc), icon=":material/error:")
+            st.stop()
+
+
+def pick_run(rows: list[dict], key: str, label: str = "Run") -> str:
+    """A run selectbox that starts on the most accurate stored run."""
+    best_first = sorted(rows, key=lambda row: -row["test_accuracy"])
+    ids = [row["run_id"] for row in best_first]
+    labels = {row["run_id"]: run_label(row) for row in best_first}
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = ids[0]
+    return st.selectbox(label, ids, format_func=labels.get, key=key)

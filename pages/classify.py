@@ -1,0 +1,198 @@
+"""Classify page: upload pictures (or draw one), see what a stored network says and why."""
+
+import numpy as np
+import streamlit as st
+
+from core import charts
+from core.config import preset
+from core.datasets import DATASETS, DatasetUnavailable
+from core.images import MAX_FILE_MB, ImageRefused, PreparedImage, doubts, encode_png, prepare
+from core.jobs import QueueFull
+from core.pictures import saliency_overlay, upscale
+from ui.common import (
+    answer_or_stop,
+    data_reference,
+    get_analyst,
+    get_dataset,
+    get_queue,
+    get_store,
+    pick_run,
+)
+
+EXAMPLES = 6
+TOP_K = 5
+SHOWN = 150  # pixels per picture on the page
+
+st.title("Classify")
+st.caption(
+    "Bring a photo of one piece of clothing, ideally on a plain background. It is turned into "
+    "the 28×28 grey square the network was trained on (trimmed to the object, shrunk, centred, "
+    "negated to light-on-black), and the network picks one of the ten classes it knows."
+)
+store = get_store()
+rows = store.list_runs()
+
+
+@st.fragment(run_every=1.0)
+def training_progress(job_id: int) -> None:
+    status = get_queue().status(job_id)
+    if status is None:
+        return
+    if status.active:
+        where = f"queued, position {status.position}" if status.state == "queued" else "training"
+        st.progress(status.fraction_done, text=f"`fast` preset: {where}…")
+    elif status.state == "finished":
+        st.rerun(scope="app")
+    else:
+        st.error(status.message or f"Training ended: {status.state}.")
+
+
+if not rows:
+    st.info(
+        "No trained network is stored yet, so there is nothing to classify with. The `fast` "
+        "preset (a small convolutional network, 4 epochs) trains in well under a minute on "
+        "two cores and reaches about 89 % test accuracy.",
+        icon=":material/info:",
+    )
+    job_id = st.session_state.get("classify_job_id")
+    if st.button("Train the fast preset", key="classify_train", type="primary"):
+        try:
+            job_id = st.session_state.classify_job_id = get_queue().submit(preset("fast"))
+        except QueueFull as exc:
+            st.error(str(exc))
+    if job_id:
+        training_progress(job_id)
+    st.stop()
+
+run_id = pick_run(rows, "classify_run", "Network (stored run) that classifies")
+result = store.get(run_id)
+if result is None:
+    st.error("That run was deleted meanwhile; choose another.")
+    st.stop()
+names = DATASETS[result.config.dataset].class_names
+st.caption(f"Classes it knows: {', '.join(names)}.")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def prepared(data: bytes) -> PreparedImage | str:
+    """Preprocessing, cached by the file's bytes; a refusal is its sentence."""
+    try:
+        return prepare(data)
+    except ImageRefused as exc:
+        return str(exc)
+    except Exception as exc:  # a reader bug costs this file only, never the page
+        return f"it could not be read ({type(exc).__name__}: {exc})"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def classified(home: str, run: str, created_at: float, pixels: bytes, count: int) -> dict:
+    images = np.frombuffer(pixels, np.uint8).reshape(count, 28, 28)
+    return get_analyst().call("classify", home, run, images, True)
+
+
+# ------------------------------------------------------------------------------ the inputs
+upload_col, example_col = st.columns([3, 1])
+uploads = upload_col.file_uploader(
+    "Pictures to classify",
+    accept_multiple_files=True,
+    key="classify_files",
+    help=f"PNG, JPEG, GIF, BMP, WebP or TIFF, up to {MAX_FILE_MB} MB each.",
+)
+example_col.write("No picture at hand?")
+if example_col.button("Try examples", key="classify_try", icon=":material/casino:"):
+    st.session_state.classify_round = st.session_state.get("classify_round", 0) + 1
+examples_round = st.session_state.get("classify_round", 0)
+
+drawing = None
+with st.expander("…or draw one with the mouse", icon=":material/draw:"):
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # an optional extra: the page works without it
+        st.info(f"Drawing needs the streamlit-drawable-canvas package ({exc}).")
+    else:
+        st.caption("Draw the outline of a garment in black on the white square, filled in.")
+        canvas = st_canvas(
+            stroke_width=st.slider("Pen width", 5, 40, 18, key="classify_pen"),
+            stroke_color="#000000",
+            background_color="#FFFFFF",
+            height=280,
+            width=280,
+            key="classify_canvas",
+            return_image_data=True,
+        )
+        strokes = (canvas.json_data or {}).get("objects") if canvas is not None else None
+        if strokes:
+            drawing = encode_png(np.asarray(canvas.image_data, dtype=np.uint8))
+
+items: list[tuple[str, bytes, str | None]] = [(f.name, f.getvalue(), None) for f in uploads or []]
+if drawing:
+    items.append(("your drawing", drawing, None))
+if examples_round:
+    try:
+        data = get_dataset(result.config.dataset)
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+    else:
+        rng = np.random.default_rng(examples_round)
+        for index in rng.choice(len(data.x_test), EXAMPLES, replace=False):
+            truth = names[int(data.y_test[index])]
+            items.append((f"test image #{index}", encode_png(data.x_test[index]), truth))
+
+if not items:
+    st.info(
+        "Upload pictures, draw one, or press **Try examples** to classify a few test images.",
+        icon=":material/upload:",
+    )
+    st.stop()
+
+# ----------------------------------------------------------------------------- the answers
+outcomes = [prepared(data) for _, data, _ in items]
+good = [o for o in outcomes if isinstance(o, PreparedImage)]
+answers: dict = {}
+if good:
+    stack = np.stack([o.pixels for o in good])
+    answers = answer_or_stop(
+        classified, str(store.home), run_id, result.created_at, stack.tobytes(), len(good)
+    )
+try:
+    reference = data_reference(result.config.dataset)
+except DatasetUnavailable:
+    reference = None
+
+refused = sum(isinstance(o, str) for o in outcomes)
+st.write(
+    f"**{len(good)}** picture(s) classified"
+    + (f", **{refused}** refused (reason shown with each)." if refused else ".")
+)
+position = 0
+for number, ((name, _, truth), outcome) in enumerate(zip(items, outcomes, strict=True)):
+    with st.container(border=True):
+        if isinstance(outcome, str):
+            st.error(f"**{name}** was not classified: {outcome}.", icon=":material/block:")
+            continue
+        p = answers["probabilities"][position]
+        saliency = answers["saliency"][position]
+        position += 1
+        order = np.argsort(p)[::-1][:TOP_K]
+        best = int(order[0])
+        verdict = f"**{name}** → **{names[best]}** ({p[best]:.0%})"
+        if truth is not None:
+            verdict += " ✓ correct" if truth == names[best] else f" ✗ it is a {truth}"
+        st.markdown(verdict)
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+        c1.image(outcome.preview, caption="your picture", width=SHOWN)
+        c2.image(upscale(outcome.pixels, 6), caption="what the network sees (28×28)", width=SHOWN)
+        c3.image(
+            upscale(saliency_overlay(outcome.pixels, saliency), 6),
+            caption=f"red: drove the answer {names[best]}; blue: argued against it",
+            width=SHOWN,
+        )
+        c4.plotly_chart(
+            charts.top_probabilities([names[i] for i in order], [float(p[i]) for i in order]),
+            key=f"classify_chart_{number}",
+            width="stretch",
+        )
+        if outcome.notes:
+            st.caption("Done to it: " + "; ".join(outcome.notes) + ".")
+        for doubt in doubts(outcome.pixels, p, names, reference) if reference else []:
+            st.warning(f"Distrust this answer: {doubt}.", icon=":material/warning:")

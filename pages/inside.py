@@ -1,0 +1,164 @@
+"""Inside the network: what the first layer looks for, each layer's answer, the last one's map."""
+
+import numpy as np
+import streamlit as st
+
+from core import charts
+from core.datasets import DatasetUnavailable
+from core.evaluation import softmax
+from core.pictures import PLUMBING, diverging_rgb, grey_picture, tile, upscale
+from ui.common import answer_or_stop, get_analyst, get_dataset, get_store, pick_run
+
+PROJECTED = 2000  # test images in the 2-D map
+UNITS_SHOWN = 64  # first-layer units drawn as pictures
+MAPS_SHOWN = 32  # feature maps drawn per convolution layer
+
+st.title("Inside the network")
+st.caption(
+    "A trained network is a stack of layers, each turning its input into numbers the next one "
+    "uses. These views open the stack for one stored run and one test image."
+)
+store = get_store()
+rows = store.list_runs()
+if not rows:
+    st.info(
+        "No stored runs yet. Train one on the Train page (the `fast` preset takes well under a "
+        "minute), then come back here.",
+        icon=":material/info:",
+    )
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
+    st.stop()
+
+run_id = pick_run(rows, "inside_run")
+result = store.get(run_id)
+if result is None:
+    st.error("That run was deleted meanwhile; choose another.")
+    st.stop()
+try:
+    data = get_dataset(result.config.dataset)
+except DatasetUnavailable as exc:
+    st.error(str(exc))
+    st.stop()
+names = data.class_names
+home = str(store.home)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def layer_views(home: str, run: str, created_at: float, image: bytes) -> dict:
+    pixels = np.frombuffer(image, np.uint8).reshape(28, 28)
+    return get_analyst().call("layers", home, run, pixels)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def projection(home: str, run: str, created_at: float, count: int) -> dict:
+    return get_analyst().call("projection", home, run, count)
+
+
+a, b, c = st.columns([2, 2, 1])
+chosen_class = a.selectbox("Test image of class", names, key="inside_class")
+members = np.flatnonzero(data.y_test == names.index(chosen_class))
+nth = b.slider("Which one", 1, min(100, len(members)), 1, key="inside_nth")
+index = int(members[nth - 1])
+image = data.x_test[index]
+c.image(upscale(image, 3), caption=f"test image #{index}", width=84)
+
+views = answer_or_stop(layer_views, home, run_id, result.created_at, image.tobytes())
+outputs = views["outputs"]
+p = softmax(outputs[-1]["values"][None].astype(np.float64))[0]
+best = int(p.argmax())
+st.markdown(
+    f"The network calls it **{names[best]}** ({p[best]:.0%}); it is a **{chosen_class}**."
+    + (" ✓" if names[best] == chosen_class else " ✗")
+)
+
+# ---------------------------------------------------------------------- the first layer
+st.subheader("What the first layer looks for")
+if views["weights"] is not None:
+    weights = views["weights"]
+    shown = weights[:UNITS_SHOWN]
+    limit = float(np.percentile(np.abs(shown), 99.5))
+    st.image(
+        upscale(tile(np.stack([diverging_rgb(w, limit) for w in shown]), columns=16), 3),
+        caption=f"The first {len(shown)} of {len(weights)} units of the first Dense layer.",
+    )
+    st.caption(
+        "Each square is one unit's 784 weights laid out like the input image. Red pixels push "
+        "the unit up when they are bright, blue ones push it down: the unit responds to images "
+        "that look like its red pattern. Early dense units learn blurry templates of whole "
+        "garments and their outlines — a trouser's gap, a sleeve, a shoe's sole."
+    )
+elif views["filters"] is not None:
+    filters = views["filters"]
+    limit = float(np.abs(filters).max())
+    k = filters.shape[-1]
+    st.image(
+        upscale(tile(np.stack([diverging_rgb(f, limit) for f in filters]), columns=16), 84 // k),
+        caption=f"The {len(filters)} filters ({k}×{k}) of the first convolution.",
+    )
+    st.caption(
+        "A convolution slides each small filter over the image and reports how well every spot "
+        "matches it. Red weights reward bright pixels, blue ones dark pixels: most filters are "
+        "edge and stroke detectors (bright on one side, dark on the other) at some angle."
+    )
+else:
+    st.info("This network has no hidden layer: the output layer looks at the pixels directly.")
+
+# ------------------------------------------------------------------------ every layer
+st.subheader("Every layer's answer to this image")
+st.caption(
+    "Early layers respond to edges and strokes; later ones combine them into parts and whole "
+    "shapes, until the last layer holds one score per class."
+)
+for position, output in enumerate(outputs):
+    if output["kind"] in PLUMBING:
+        continue
+    values, name, kind = output["values"], output["name"], output["kind"]
+    is_last = position == len(outputs) - 1
+    if is_last:
+        order = np.argsort(p)[::-1][:5]
+        st.markdown(f"**{name}** — output: one score per class, as probabilities")
+        st.plotly_chart(
+            charts.top_probabilities([names[i] for i in order], [float(p[i]) for i in order]),
+            key="inside_output",
+            width="stretch",
+        )
+    elif values.ndim == 3:  # (height, width, channels): feature maps
+        count = values.shape[-1]
+        maps = np.moveaxis(values, -1, 0)[:MAPS_SHOWN]
+        factor = max(1, 56 // values.shape[0])
+        st.markdown(
+            f"**{name}** ({kind}) — {count} feature maps of "
+            f"{values.shape[0]}×{values.shape[1]}"
+            + (f", first {len(maps)} shown" if count > len(maps) else "")
+        )
+        st.image(
+            upscale(tile(np.stack([grey_picture(m) for m in maps]), columns=16, fill=128), factor),
+            caption="Bright where the filter found its pattern in this image.",
+        )
+    else:
+        active = int((values > 0).sum())
+        st.markdown(f"**{name}** ({kind}) — {values.size} units, {active} active (> 0)")
+        st.plotly_chart(
+            charts.activation_strip(values, "unit outputs (hover for the unit number)"),
+            key=f"inside_layer_{position}",
+            width="stretch",
+        )
+
+# ----------------------------------------------------------------------- the 2-D map
+st.subheader("How the last hidden layer arranges the test images")
+count = min(PROJECTED, len(data.x_test))
+mapped = answer_or_stop(projection, home, run_id, result.created_at, count)
+st.plotly_chart(
+    charts.projection_scatter(
+        mapped["coords"], mapped["y_true"], mapped["y_pred"], names, tuple(mapped["share"])
+    ),
+    key="inside_projection",
+    width="stretch",
+)
+wrong = int((mapped["y_true"] != mapped["y_pred"]).sum())
+st.caption(
+    f"The first {count:,} test images, each placed by the two directions along which the "
+    f"layer {mapped['layer']} varies most (PCA). The final layer can only draw straight "
+    "boundaries in that space, so classes that form separate clouds are easy; overlapping "
+    f"clouds (shirts, pullovers, coats) are where the {wrong} mistakes (crosses) happen."
+)
