@@ -34,9 +34,13 @@ def saliency_overlay(pixels: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     return (grey * (1 - strength) + colour * strength).astype(np.uint8)
 
 
-def tile(pictures: np.ndarray, columns: int, gap: int = 1, fill: int = 255) -> np.ndarray:
-    """Arrange (n, h, w[, 3]) pictures in a grid with a thin gap, for one compact image."""
+def tile(
+    pictures: np.ndarray, columns: int, factor: int = 1, gap: int = 2, fill: int = 255
+) -> np.ndarray:
+    """Enlarge (n, h, w[, 3]) pictures by `factor` and arrange them in a grid with thin gaps."""
+    pictures = np.stack([upscale(p, factor) for p in pictures]) if factor > 1 else pictures
     n, h, w = pictures.shape[:3]
+    columns = max(1, min(columns, n))
     rows = -(-n // columns)
     extra = pictures.shape[3:]
     grid = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, *extra), fill, np.uint8)

@@ -21,7 +21,6 @@ from ui.common import (
 
 EXAMPLES = 6
 TOP_K = 5
-SHOWN = 150  # pixels per picture on the page
 
 st.title("Classify")
 st.caption(
@@ -180,12 +179,14 @@ for number, ((name, _, truth), outcome) in enumerate(zip(items, outcomes, strict
             verdict += " ✓ correct" if truth == names[best] else f" ✗ it is a {truth}"
         st.markdown(verdict)
         c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
-        c1.image(outcome.preview, caption="your picture", width=SHOWN)
-        c2.image(upscale(outcome.pixels, 6), caption="what the network sees (28×28)", width=SHOWN)
+        c1.image(outcome.preview, caption="your picture", width="stretch")
+        c2.image(
+            upscale(outcome.pixels, 6), caption="what the network sees (28×28)", width="stretch"
+        )
         c3.image(
             upscale(saliency_overlay(outcome.pixels, saliency), 6),
             caption=f"red: drove the answer {names[best]}; blue: argued against it",
-            width=SHOWN,
+            width="stretch",
         )
         c4.plotly_chart(
             charts.top_probabilities([names[i] for i in order], [float(p[i]) for i in order]),

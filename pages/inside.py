@@ -78,7 +78,7 @@ if views["weights"] is not None:
     shown = weights[:UNITS_SHOWN]
     limit = float(np.percentile(np.abs(shown), 99.5))
     st.image(
-        upscale(tile(np.stack([diverging_rgb(w, limit) for w in shown]), columns=16), 3),
+        tile(np.stack([diverging_rgb(w, limit) for w in shown]), columns=16, factor=2, fill=90),
         caption=f"The first {len(shown)} of {len(weights)} units of the first Dense layer.",
     )
     st.caption(
@@ -92,7 +92,7 @@ elif views["filters"] is not None:
     limit = float(np.abs(filters).max())
     k = filters.shape[-1]
     st.image(
-        upscale(tile(np.stack([diverging_rgb(f, limit) for f in filters]), columns=16), 84 // k),
+        tile(np.stack([diverging_rgb(f, limit) for f in filters]), 16, factor=48 // k, fill=90),
         caption=f"The {len(filters)} filters ({k}×{k}) of the first convolution.",
     )
     st.caption(
@@ -132,7 +132,7 @@ for position, output in enumerate(outputs):
             + (f", first {len(maps)} shown" if count > len(maps) else "")
         )
         st.image(
-            upscale(tile(np.stack([grey_picture(m) for m in maps]), columns=16, fill=128), factor),
+            tile(np.stack([grey_picture(m) for m in maps]), columns=16, factor=factor),
             caption="Bright where the filter found its pattern in this image.",
         )
     else:
