@@ -201,11 +201,20 @@ def _background_plane(grey: np.ndarray) -> tuple[np.ndarray, float]:
     edge = np.zeros((h, w), dtype=bool)
     edge[:ring], edge[-ring:], edge[:, :ring], edge[:, -ring:] = True, True, True, True
     ys, xs = np.nonzero(edge)
-    values = grey[ys, xs]
+    values = grey[ys, xs].astype(np.float64)
     design = np.column_stack([np.ones_like(xs, dtype=np.float64), xs / w, ys / h])
-    coef, *_ = np.linalg.lstsq(design, values.astype(np.float64), rcond=None)
+    # Robust fit: start from the median, then fit only border pixels near the current plane, so
+    # an object touching the border (a sleeve, a trouser leg) does not tilt the background.
+    coef = np.array([np.median(values), 0.0, 0.0])
+    for _ in range(3):
+        residual = values - design @ coef
+        spread = float(np.median(np.abs(residual - np.median(residual))))
+        inliers = np.abs(residual) <= max(0.04, 3.0 * spread)
+        if inliers.sum() < 3:
+            break
+        coef, *_ = np.linalg.lstsq(design[inliers], values[inliers], rcond=None)
     residual = values - design @ coef
-    noise = float(np.median(np.abs(residual - np.median(residual))))
+    noise = float(np.median(np.abs(residual)))
     yy, xx = np.mgrid[0:h, 0:w]
     plane = coef[0] + coef[1] * xx / w + coef[2] * yy / h
     return plane.astype(np.float32), noise

@@ -32,3 +32,21 @@ def store(tmp_path):
     from core.store import RunStore
 
     return RunStore(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, full_data):
+    """A store holding two real trained runs: a dense network and a small convolutional one.
+
+    Returns (home, dense RunResult, conv RunResult). Tests only read from this store.
+    """
+    from core.config import LayerSpec, RunConfig, preset
+    from core.store import RunStore
+    from core.training import train
+
+    home = tmp_path_factory.mktemp("trained-home")
+    store = RunStore(home)
+    dense = train(RunConfig(layers=(LayerSpec(units=128),), epochs=2), full_data, store=store)
+    conv = train(preset("fast").replace(epochs=1, train_size=10_000), full_data, store=store)
+    assert dense.ok and conv.ok
+    return home, dense, conv

@@ -1,0 +1,277 @@
+"""core/images.py: photo-like pictures are classified like the originals; bad files are refused."""
+
+from __future__ import annotations
+
+import io
+import tomllib
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import images
+from core.images import ImageRefused, doubts, encode_png, prepare, prepare_file, reference_from
+from tests.photos import photo_like
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def save(picture: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    picture.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def negated_rgb(pixels: np.ndarray) -> Image.Image:
+    """A dataset image as a dark object on white, 8 times larger (a clean product shot)."""
+    return Image.fromarray(255 - pixels).resize((224, 224), Image.Resampling.BICUBIC).convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def garments(full_data):
+    """A trouser, an ankle boot and a bag from the test set."""
+    pick = {c: int(np.flatnonzero(full_data.y_test == c)[0]) for c in (1, 8, 9)}
+    return {c: full_data.x_test[i] for c, i in pick.items()}
+
+
+# ------------------------------------------------------------------- classified as well
+def test_photo_like_images_are_classified_within_five_points(trained, full_data):
+    from core import explain
+    from core.store import RunStore
+
+    home, dense, conv = trained
+    store = RunStore(home)
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(len(full_data.x_test), 500, replace=False)
+    photos = [photo_like(full_data.x_test[i], rng) for i in chosen]
+    assert all(p[:3] == b"\xff\xd8\xff" for p in photos)  # really JPEG files
+    big = Image.open(io.BytesIO(photos[0]))
+    assert big.mode == "RGB" and min(big.size) >= 200  # colour, large
+    prepared = np.stack([prepare(p).pixels for p in photos])
+    truth = full_data.y_test[chosen]
+    for run in (dense, conv):
+        model = store.load_model(run.run_id)
+        original = (
+            explain.probabilities(model, full_data.x_test[chosen]).argmax(1) == truth
+        ).mean()
+        photo = (explain.probabilities(model, prepared).argmax(1) == truth).mean()
+        print(f"{run.config.describe()}: originals {original:.3f}, photo-like {photo:.3f}")
+        assert original > 0.75  # a real, trained model
+        assert abs(original - photo) <= 0.05
+
+
+def test_a_dataset_image_keeps_its_place_and_size(full_data):
+    """Already 28x28, light on black and filling the frame: the object's box stays where it is."""
+    same = 0
+    for index in range(100):
+        original = full_data.x_test[index]
+        again = prepare(encode_png(original)).pixels
+        boxes = []
+        for picture in (original, again):
+            ink = picture > 30
+            rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+            boxes.append(np.array([rows[0], rows[-1], cols[0], cols[-1]]))
+        same += int(np.abs(boxes[0] - boxes[1]).max() <= 1)
+    assert same >= 95
+
+
+def test_object_is_trimmed_scaled_and_centred(garments):
+    """A small boot in a corner of a big white photo fills the 28x28 like the dataset's boots."""
+    boot = Image.fromarray(255 - garments[9]).resize((120, 120))
+    canvas = Image.new("L", (900, 600), 240)
+    canvas.paste(boot, (700, 40))
+    result = prepare(save(canvas, "PNG"))
+    ink = result.pixels > 0
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 >= 27  # longest edge fills the side
+    assert abs((rows[0] + rows[-1]) / 2 - 13.5) <= 1 and abs((cols[0] + cols[-1]) / 2 - 13.5) <= 1
+    assert any("negated" in note for note in result.notes)
+
+
+# -------------------------------------------------------------------------- bad files
+def png_with_size(width: int, height: int) -> bytes:
+    """A real 1-bit PNG of the given size, all black: tiny on disk, huge once decoded."""
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+        )
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
+
+
+def corrupt_png(garments) -> bytes:
+    data = bytearray(save(negated_rgb(garments[1]), "PNG"))
+    start = data.index(b"IDAT") + 4
+    data[start + 50 : start + 250] = bytes(200)  # zeroes in the middle of the compressed pixels
+    return bytes(data)
+
+
+BAD = {
+    "empty": (lambda g: b"", "empty"),
+    "text": (lambda g: b"Ankle boot, size 42, brown leather\n" * 20, "text file"),
+    "svg": (
+        lambda g: b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>',
+        "SVG",
+    ),
+    "random bytes": (lambda g: np.random.default_rng(3).bytes(5000), "not a picture"),
+    "pdf": (lambda g: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF"),
+    "heic": (lambda g: b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64), "HEIC"),
+    "truncated jpeg": (
+        lambda g: save(negated_rgb(g[9]), "JPEG", quality=90)[:1500],
+        "truncated or corrupt",
+    ),
+    "corrupt png": (corrupt_png, "corrupt"),
+    "bomb beyond Pillow's own limit": (lambda g: png_with_size(20_000, 20_000), "bomb"),
+    "bomb under Pillow's limit, over ours": (lambda g: png_with_size(9_000, 9_000), "bomb"),
+    "over the upload limit": (
+        lambda g: b"\x89PNG\r\n\x1a\n" + bytes(images.MAX_FILE_BYTES),
+        f"limit is {images.MAX_FILE_MB} MB",
+    ),
+    "blank white": (lambda g: save(Image.new("RGB", (300, 200), "white"), "PNG"), "no object"),
+    "blank grey jpeg": (
+        lambda g: save(Image.new("RGB", (640, 480), (128, 128, 128)), "JPEG"),
+        "no object",
+    ),
+    "one pixel": (lambda g: save(Image.new("L", (1, 1), 0), "PNG"), "no object"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD))
+def test_bad_files_are_refused_with_one_sentence(kind, garments):
+    make, expected = BAD[kind]
+    data = make(garments)
+    with pytest.raises(ImageRefused) as caught:
+        prepare(data)
+    message = str(caught.value)
+    assert expected.lower() in message.lower(), message
+    assert "\n" not in message and "Traceback" not in message and len(message) < 200
+
+
+def test_bombs_are_refused_before_decoding(garments):
+    """The pixel cap applies to the header: refusing a 81-MP bomb allocates no pixel buffer."""
+    import tracemalloc
+
+    bomb = png_with_size(9_000, 9_000)
+    assert len(bomb) < 200_000  # small on disk
+    tracemalloc.start()
+    with pytest.raises(ImageRefused):
+        prepare(bomb)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5_000_000  # decoding it would need 81 MB
+
+
+def test_missing_file_and_folder_are_refused(tmp_path):
+    with pytest.raises(ImageRefused, match="no such file"):
+        prepare_file(tmp_path / "absent.png")
+    with pytest.raises(ImageRefused, match="folder"):
+        prepare_file(tmp_path)
+
+
+def test_upload_limit_matches_streamlit_config():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == images.MAX_FILE_MB
+
+
+# ------------------------------------------------------------------ odd but valid files
+def close(a: np.ndarray, b: np.ndarray, tolerance: float = 6.0) -> bool:
+    return float(np.abs(a.astype(int) - b.astype(int)).mean()) < tolerance
+
+
+def test_sixteen_bit_png_matches_eight_bit(garments):
+    grey = np.asarray(negated_rgb(garments[9]).convert("L"), dtype=np.uint16)
+    wide = Image.fromarray(grey * 257)  # 16-bit: the full 0..65535 range
+    data16 = save(wide, "PNG")
+    assert Image.open(io.BytesIO(data16)).mode.startswith("I")
+    assert close(
+        prepare(data16).pixels,
+        prepare(save(Image.fromarray(grey.astype(np.uint8)), "PNG")).pixels,
+        1.0,
+    )
+
+
+def test_cmyk_palette_and_other_formats_match_rgb(garments):
+    base = negated_rgb(garments[9])
+    reference = prepare(save(base, "PNG")).pixels
+    variants = {
+        "cmyk jpeg": save(base.convert("CMYK"), "JPEG", quality=95),
+        "palette png": save(base.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"),
+        "tiff": save(base, "TIFF"),
+        "webp": save(base, "WEBP", lossless=True),
+        "bmp": save(base, "BMP"),
+        "grey gif": save(base.convert("L"), "GIF"),
+    }
+    for name, data in variants.items():
+        assert close(prepare(data).pixels, reference), name
+
+
+def test_exif_orientation_is_applied(garments):
+    upright = negated_rgb(garments[9])
+    # stored rotated, with the tag that tells viewers to turn it back (6 = rotate 90° clockwise)
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    result = prepare(save(stored, "JPEG", quality=95, exif=exif))
+    assert close(result.pixels, prepare(save(upright, "JPEG", quality=95)).pixels)
+    assert any("orientation" in note for note in result.notes)
+    assert result.preview.size == upright.size
+
+
+def test_animated_gif_uses_first_frame(garments):
+    first, second = negated_rgb(garments[1]).convert("L"), negated_rgb(garments[8]).convert("L")
+    data = save(first, "GIF", save_all=True, append_images=[second], duration=200, loop=0)
+    result = prepare(data)
+    assert close(result.pixels, prepare(save(first, "GIF")).pixels, 1.0)
+    assert not close(result.pixels, prepare(save(second, "GIF")).pixels)
+    assert any("first of its 2 frames" in note for note in result.notes)
+
+
+def test_transparency_is_composited_on_a_contrasting_background(garments):
+    # cut-outs: the boot's ink is its opacity, in black (RGBA) and in white (grey + alpha)
+    alpha = Image.fromarray(garments[9]).resize((224, 224), Image.Resampling.BICUBIC)
+    black = Image.new("L", (224, 224), 0)
+    dark_on_clear = Image.merge("RGBA", [black, black, black, alpha])
+    light_on_clear = Image.merge("LA", [Image.new("L", (224, 224), 255), alpha])
+    reference = prepare(save(negated_rgb(garments[9]), "PNG")).pixels
+    for picture, background in ((dark_on_clear, "white"), (light_on_clear, "black")):
+        result = prepare(save(picture, "PNG"))
+        assert close(result.pixels, reference, 12.0), background
+        assert any(f"placed on {background}" in note for note in result.notes)
+
+
+def test_extreme_shapes_do_not_crash():
+    line = Image.new("L", (2000, 8), 255)
+    line.paste(0, (100, 2, 1900, 6))
+    assert prepare(save(line, "PNG")).pixels.shape == (28, 28)
+    tall = Image.new("L", (3, 900), 0)
+    tall.paste(255, (1, 100, 2, 800))
+    assert prepare(save(tall, "PNG")).pixels.shape == (28, 28)
+
+
+# ---------------------------------------------------------------- far from the training data
+def test_doubts_flag_noise_but_not_confident_test_images(trained, full_data):
+    from core import explain
+    from core.store import RunStore
+
+    home, dense, _ = trained
+    model = RunStore(home).load_model(dense.run_id)
+    reference = reference_from(full_data.x_train, full_data.y_train, full_data.num_classes)
+    names = full_data.class_names
+    noise = np.random.default_rng(1).integers(0, 256, (20, 28, 28)).astype(np.uint8)
+    tests = full_data.x_test[:200]
+    p_noise, p_tests = explain.probabilities(model, noise), explain.probabilities(model, tests)
+    flagged_noise = [bool(doubts(x, p, names, reference)) for x, p in zip(noise, p_noise)]
+    flagged_tests = [bool(doubts(x, p, names, reference)) for x, p in zip(tests, p_tests)]
+    assert all(flagged_noise)
+    assert np.mean(flagged_tests) < 0.2
+    unsure = np.full(10, 0.1)
+    assert "unsure" in " ".join(doubts(tests[0], unsure, names, reference))
