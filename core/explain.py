@@ -67,12 +67,12 @@ def occlusion_saliency(
     Every patch position is one image in a single batch, so this costs one forward pass.
     """
     h, w = pixels.shape
-    base = probabilities(model, pixels[None])[0, class_index]
     positions = [(y, x) for y in range(h - patch + 1) for x in range(w - patch + 1)]
-    batch = np.repeat(pixels[None], len(positions), axis=0)
-    for i, (y, x) in enumerate(positions):
+    batch = np.repeat(pixels[None], len(positions) + 1, axis=0)  # row 0 stays uncovered
+    for i, (y, x) in enumerate(positions, start=1):
         batch[i, y : y + patch, x : x + patch] = 0
-    drops = base - probabilities(model, batch)[:, class_index]
+    scores = probabilities(model, batch)[:, class_index]
+    drops = scores[0] - scores[1:]
     total = np.zeros((h, w))
     count = np.zeros((h, w))
     for drop, (y, x) in zip(drops, positions, strict=True):

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -125,3 +128,60 @@ def test_divergence_exits_1_with_advice(tmp_path, full_data):
     answer = json.loads(run([*args, "--json"], tmp_path).stdout.strip().splitlines()[-1])
     assert answer["status"] == "diverged" and answer["test_accuracy"] is None
     assert json.loads(run(["runs", "--json"], tmp_path).stdout) == []
+
+
+# ------------------------------------------------------------------------------ classify
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory, full_data):
+    """Photo-like files of a boot and a trouser, and a few files that are not pictures."""
+    from tests.photos import photo_like
+
+    folder = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(7)
+    boot = full_data.x_test[np.flatnonzero(full_data.y_test == 9)[0]]
+    trouser = full_data.x_test[np.flatnonzero(full_data.y_test == 1)[0]]
+    (folder / "boot.jpg").write_bytes(photo_like(boot, rng))
+    (folder / "trouser.png").write_bytes(photo_like(trouser, rng, "PNG"))
+    (folder / "notes.txt").write_text("not a picture\n")
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+def test_classify_json_lines_in_order_with_bad_files_mixed_in(trained, pictures):
+    home, dense, _ = trained
+    files = [
+        pictures / "boot.jpg",
+        pictures / "notes.txt",
+        pictures / "trouser.png",
+        pictures / "empty.png",
+        pictures / "absent.gif",
+    ]
+    out = run(["classify", "--run", dense.run_id, "--json", *map(str, files)], home)
+    assert out.returncode == 1, out.stderr[-800:]
+    lines = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [line["file"] for line in lines] == [str(f) for f in files]
+    boot, notes, trouser, empty, absent = lines
+    for good, label, index in ((boot, "Ankle boot", 9), (trouser, "Trouser", 1)):
+        assert {"file", "label", "index", "confidence", "top"} <= set(good)
+        assert (good["label"], good["index"]) == (label, index)
+        assert len(good["top"]) == 5 and good["top"][0] == [label, good["confidence"]]
+        probabilities = [p for _, p in good["top"]]
+        assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    assert set(notes) == {"file", "error"} and "text file" in notes["error"]
+    assert "empty" in empty["error"] and "no such file" in absent["error"]
+    assert "Traceback" not in out.stderr
+
+
+def test_classify_exit_codes_and_plain_output(trained, pictures):
+    home, dense, _ = trained
+    good = run(["classify", "--run", dense.run_id, str(pictures / "boot.jpg")], home)
+    assert good.returncode == 0, good.stderr[-800:]
+    assert good.stdout.startswith(f"{pictures / 'boot.jpg'}: Ankle boot (")
+    bad = run(["classify", "--run", dense.run_id, str(pictures / "notes.txt")], home)
+    assert bad.returncode == 1 and "refused: it is a text file" in bad.stdout
+    unknown = run(["classify", "--run", "nosuchrun", str(pictures / "boot.jpg")], home)
+    assert unknown.returncode == 2 and "no stored run 'nosuchrun'" in unknown.stderr
+    no_files = run(["classify", "--run", dense.run_id], home)
+    assert no_files.returncode == 2 and "FILE" in no_files.stderr
+    for result in (good, bad, unknown, no_files):
+        assert "Traceback" not in result.stderr

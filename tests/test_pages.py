@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import LayerSpec, RunConfig
+from core.config import LayerSpec, RunConfig, preset
 from core.jobs import shared_queue
 from core.store import RunStore
 from core.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("train", "data", "evaluate", "runs")
+PAGES = ("train", "data", "evaluate", "runs", "classify", "inside")
 SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=2000, epochs=2, batch_size=64)
 
 
@@ -158,3 +161,90 @@ def test_divergence_shows_the_advice_not_a_traceback(home, full_data):
     assert not at.exception and not at.error
     assert "Lower the learning rate" in at.warning[0].value
     assert RunStore(home).list_runs() == []
+
+
+# ------------------------------------------------------------------ Classify and Inside
+def image_captions(at: AppTest) -> list[str]:
+    return [img.caption for element in at.get("image") for img in element.proto.imgs]
+
+
+def plotly_values(values) -> np.ndarray:
+    """Plotly 6 sends numpy arrays as base64 typed arrays; plain lists stay lists."""
+    if isinstance(values, dict) and "bdata" in values:
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+@pytest.fixture
+def trained_home(trained, monkeypatch):
+    home, dense, conv = trained
+    monkeypatch.setenv("PLAYGROUND_HOME", str(home))
+    return dense, conv
+
+
+def test_classify_upload_one_good_and_one_bad_file(trained_home, full_data):
+    from tests.photos import photo_like
+
+    boot = full_data.x_test[np.flatnonzero(full_data.y_test == 9)[0]]
+    at = page("classify")
+    assert not at.exception
+    assert (
+        at.selectbox(key="classify_run").value
+        == max(trained_home, key=lambda r: r.test_accuracy).run_id
+    )  # the best run is the default
+    uploader = at.file_uploader(key="classify_files")
+    uploader.upload("boot.jpg", photo_like(boot, np.random.default_rng(1)), "image/jpeg")
+    uploader.upload("broken.png", b"\x89PNG\r\n\x1a\n garbage", "image/png")
+    at.run()
+    assert not at.exception
+    verdicts = [m.value for m in at.markdown if "→" in m.value]
+    assert verdicts == ["**boot.jpg** → **Ankle boot** (" + verdicts[0].split("(")[1]]
+    assert len(at.error) == 1 and "**broken.png** was not classified: " in at.error[0].value
+    assert "corrupt" in at.error[0].value or "not a picture" in at.error[0].value
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert "Ankle boot" in chart and "Top predictions" in chart
+    assert len(at.get("image")) >= 3  # the picture, the 28x28 and the saliency map
+
+
+def test_classify_examples_without_files(trained_home):
+    at = page("classify")
+    at.button(key="classify_try").click().run()
+    assert not at.exception and not at.error
+    verdicts = [m.value for m in at.markdown if "→" in m.value and "test image #" in m.value]
+    assert len(verdicts) == 6
+    assert sum("✓ correct" in v for v in verdicts) >= 3  # a trained network, not a guess
+    assert len(at.get("plotly_chart")) == 6
+
+
+def test_classify_offers_to_train_the_fast_preset_when_the_store_is_empty(home, full_data):
+    at = page("classify")
+    assert "No trained network is stored yet" in at.info[0].value
+    at.button(key="classify_train").click().run()
+    assert not at.exception
+    job = at.session_state["classify_job_id"]
+    queue = shared_queue()
+    status = queue.status(job)
+    assert status.run_id == preset("fast").run_id and status.active
+    queue.cancel(job)  # the real queue took it; no need to spend the test's time on it
+    assert queue.wait(job, timeout=120).state == "cancelled"
+
+
+def test_inside_page_for_a_dense_and_a_convolutional_run(trained_home):
+    dense, conv = trained_home
+    at = page("inside")
+    at.selectbox(key="inside_run").set_value(dense.run_id).run()
+    assert not at.exception and not at.error
+    assert "The first 64 of 128 units of the first Dense layer." in image_captions(at)
+    assert any(m.value.startswith("**dense** (Dense) — 128 units") for m in at.markdown)
+    projection = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert sum(len(plotly_values(trace["x"])) for trace in projection["data"]) == 2000
+    assert len(projection["data"]) == 10  # one trace per class
+    at.selectbox(key="inside_run").set_value(conv.run_id).run()
+    assert not at.exception and not at.error
+    text = " ".join(m.value for m in at.markdown)
+    assert "feature maps of 26×26" in text and "feature maps of 13×13" in text
+    assert "The 8 filters (3×3) of the first convolution." in image_captions(at)
+    at.selectbox(key="inside_class").set_value("Trouser").run()
+    at.slider(key="inside_nth").set_value(3).run()
+    assert not at.exception
+    assert any("it is a **Trouser**" in m.value for m in at.markdown)

@@ -1,0 +1,96 @@
+"""core/explain.py and the model process, checked against plain Keras on real trained runs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from core import explain
+from core.analyst import AnalysisError, Analyst
+from core.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def models(trained):
+    home, dense, conv = trained
+    store = RunStore(home)
+    return {"dense": store.load_model(dense.run_id), "conv": store.load_model(conv.run_id)}
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_layer_outputs_end_in_the_models_own_logits(models, full_data, kind):
+    model = models[kind]
+    images = full_data.x_test[:64]
+    outputs = explain.layer_outputs(model, images)
+    reference = model.predict(images.astype("float32") / 255.0, verbose=0)
+    assert [o.name for o in outputs] == [layer.name for layer in model.layers]
+    np.testing.assert_allclose(outputs[-1].values, reference, rtol=1e-4, atol=1e-4)
+    probabilities = explain.probabilities(model, images)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert (probabilities.argmax(1) == reference.argmax(1)).all()
+
+
+def test_first_dense_weights_are_the_kernel_as_pictures(models):
+    pictures = explain.first_dense_weights(models["dense"])
+    kernel = models["dense"].layers[1].get_weights()[0]  # Flatten, then Dense(128)
+    assert pictures.shape == (128, 28, 28)
+    np.testing.assert_array_equal(pictures[5], kernel[:, 5].reshape(28, 28))
+    assert explain.first_dense_weights(models["conv"]) is None
+    filters = explain.conv_filters(models["conv"])
+    assert filters.shape == (8, 3, 3)
+    assert explain.conv_filters(models["dense"]) is None
+
+
+def test_occlusion_saliency_lives_on_the_object(models, full_data):
+    model = models["dense"]
+    image = full_data.x_test[0]  # an ankle boot with black margins above and below
+    label = int(explain.probabilities(model, image[None])[0].argmax())
+    saliency = explain.occlusion_saliency(model, image, label)
+    assert saliency.shape == (28, 28)
+    # patches that cover only black pixels change nothing: rows far from the boot score zero
+    empty_rows = [r for r in range(28) if not image[max(0, r - 4) : r + 5].any()]
+    assert empty_rows and np.all(saliency[empty_rows] == 0)
+    assert saliency.max() > 0 and saliency[image > 0].sum() > 0
+
+
+def test_pca_matches_numpy_eigen_decomposition(models, full_data):
+    outputs = explain.layer_outputs(models["dense"], full_data.x_test[:500])
+    hidden = explain.last_hidden(outputs).values
+    coords, share = explain.pca_2d(hidden)
+    eigenvalues = np.sort(np.linalg.eigvalsh(np.cov(hidden, rowvar=False)))[::-1]
+    np.testing.assert_allclose(share, eigenvalues[:2] / eigenvalues.sum(), rtol=1e-6)
+    np.testing.assert_allclose(coords.var(axis=0, ddof=1), eigenvalues[:2], rtol=1e-6)
+
+
+def test_model_process_answers_like_keras_and_survives_bad_requests(trained, models, full_data):
+    home, dense, _ = trained
+    analyst = Analyst()
+    try:
+        images = full_data.x_test[:8]
+        answer = analyst.call("classify", str(home), dense.run_id, images, True)
+        np.testing.assert_allclose(
+            answer["probabilities"], explain.probabilities(models["dense"], images), atol=1e-5
+        )
+        assert len(answer["saliency"]) == 8
+        with pytest.raises(AnalysisError, match="not in the store"):
+            analyst.call("classify", str(home), "0123456789ab", images, False)
+        # a child that died between requests is replaced without the caller noticing
+        analyst._process.kill()
+        analyst._process.join()
+        assert analyst.call("ping").startswith(("CPU", "GPU"))
+        # one that dies during a request (here: while importing TensorFlow) costs a sentence
+        analyst.stop()
+        killer = threading.Timer(1.0, lambda: analyst._process.kill())
+        killer.start()
+        with pytest.raises(AnalysisError, match="stopped unexpectedly"):
+            analyst.call("layers", str(home), dense.run_id, images[0])
+        killer.join()
+        layers = analyst.call("layers", str(home), dense.run_id, images[0])
+        assert [o["kind"] for o in layers["outputs"]] == ["Flatten", "Dense", "Dense"]
+        projection = analyst.call("projection", str(home), dense.run_id, 300)
+        assert projection["coords"].shape == (300, 2)
+        assert (projection["y_true"] == full_data.y_test[:300]).all()
+    finally:
+        analyst.stop()
