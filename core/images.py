@@ -68,6 +68,24 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+
+
+def _claimed_format(data: bytes) -> str | None:
+    """The format a file's first bytes announce, whether or not the rest is intact."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for sig, name in SIGNATURES.items() if data.startswith(sig)), None)
+
+
 def _looks_like_text(data: bytes) -> bool:
     sample = data[:4096]
     try:
@@ -99,6 +117,9 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str]]:
             "the picture claims an enormous size (a decompression bomb); it was not opened"
         ) from None
     except UnidentifiedImageError:
+        claimed = _claimed_format(data)
+        if claimed:
+            raise ImageRefused(f"the file starts like a {claimed} but is corrupt") from None
         if _looks_like_text(data):
             raise ImageRefused(f"it is a text file, not a picture ({FORMAT_NAMES})") from None
         raise ImageRefused(f"it is not a picture this app can read; use {FORMAT_NAMES}") from None

@@ -130,6 +130,7 @@ BAD = {
         "truncated or corrupt",
     ),
     "corrupt png": (corrupt_png, "corrupt"),
+    "png signature, then garbage": (lambda g: b"\x89PNG\r\n\x1a\n" + bytes(40), "like a PNG"),
     "bomb beyond Pillow's own limit": (lambda g: png_with_size(20_000, 20_000), "bomb"),
     "bomb under Pillow's limit, over ours": (lambda g: png_with_size(9_000, 9_000), "bomb"),
     "over the upload limit": (
