@@ -96,8 +96,12 @@ def _looks_like_text(data: bytes) -> bool:
     return printable >= 0.95 * max(1, len(text))
 
 
-def open_image(data: bytes) -> tuple[Image.Image, list[str]]:
-    """Decode the first frame of a picture, upright; raise ImageRefused with the reason."""
+def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
+    """Decode the first frame of a picture, upright; raise ImageRefused with the reason.
+
+    Returns the picture (a big JPEG decoded at reduced scale), notes on what was done, and the
+    file's own width and height as a viewer shows them.
+    """
     if not data:
         raise ImageRefused("the file is empty")
     if len(data) > MAX_FILE_BYTES:
@@ -149,10 +153,12 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str]]:
         orientation = img.getexif().get(0x0112, 1)
         if orientation not in (1, None):
             img = ImageOps.exif_transpose(img)
+            if orientation in (5, 6, 7, 8):  # quarter turns swap width and height
+                width, height = height, width
             notes.append("turned upright using the photo's orientation tag")
     except Exception:  # a broken EXIF block must not cost the picture itself
         notes.append("its EXIF data is damaged; orientation left as stored")
-    return img, notes
+    return img, notes, (width, height)
 
 
 def _short(exc: Exception) -> str:
@@ -301,8 +307,7 @@ def to_model_input(grey: np.ndarray, notes: list[str] | None = None) -> np.ndarr
 
 def prepare(data: bytes) -> PreparedImage:
     """File bytes -> PreparedImage, or ImageRefused with one sentence saying why not."""
-    img, notes = open_image(data)
-    source_size = img.size
+    img, notes, source_size = open_image(data)
     grey = grey_levels(img, notes)
     pixels = to_model_input(grey, notes)
     preview = img.convert("RGBA" if "A" in img.getbands() else "RGB")

@@ -179,7 +179,8 @@ for number, ((name, _, truth), outcome) in enumerate(zip(items, outcomes, strict
             verdict += " ✓ correct" if truth == names[best] else f" ✗ it is a {truth}"
         st.markdown(verdict)
         c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
-        c1.image(outcome.preview, caption="your picture", width="stretch")
+        w, h = outcome.source_size
+        c1.image(outcome.preview, caption=f"your picture ({w}×{h})", width="stretch")
         c2.image(
             upscale(outcome.pixels, 6), caption="what the network sees (28×28)", width="stretch"
         )

@@ -37,3 +37,47 @@ def photo_like(pixels: np.ndarray, rng: np.random.Generator, fmt: str = "JPEG") 
     out = io.BytesIO()
     picture.save(out, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return out.getvalue()
+
+
+def phone_photo(pixels: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A 12-megapixel phone-style JPEG: a brown object on a white table, with uneven light.
+
+    Like a phone, it stores the picture sideways with an EXIF orientation tag; the table has a
+    fine texture, the light falls off towards the corners (vignetting), and the object casts a
+    soft shadow.
+    """
+    from PIL import ImageFilter
+
+    width, height = 4032, 3024
+    side = 1400
+    amount = (
+        np.asarray(
+            Image.fromarray(pixels).resize((side, side), Image.Resampling.BICUBIC), dtype=np.float32
+        )[..., None]
+        / 255.0
+    )
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    radius = np.hypot((xx - width / 2) / (width / 2), (yy - height / 2) / (height / 2))
+    light = 1.0 - 0.12 * radius**2  # vignetting: corners about 20 % darker than the centre
+    texture = Image.fromarray(rng.normal(0, 6, (height // 8, width // 8)).astype(np.float32))
+    texture = np.asarray(texture.resize((width, height), Image.Resampling.BICUBIC))
+    table = (232.0 + texture) * light
+    scene = np.repeat(table[..., None], 3, axis=2)
+    x0, y0 = int(rng.integers(300, width - side - 300)), int(rng.integers(200, height - side - 200))
+    shadow = Image.fromarray((amount[..., 0] * 255).astype(np.uint8)).filter(
+        ImageFilter.GaussianBlur(40)
+    )
+    shade = np.asarray(shadow, dtype=np.float32)[..., None] / 255.0 * 0.35
+    sy, sx = y0 + 60, x0 + 40  # the light comes from the upper left
+    scene[sy : sy + side, sx : sx + side] *= 1.0 - shade
+    leather = np.array([115.0, 72.0, 40.0]) * (0.85 + 0.3 * amount)  # lighter where thicker
+    patch = scene[y0 : y0 + side, x0 : x0 + side]
+    scene[y0 : y0 + side, x0 : x0 + side] = patch * (1 - amount) + leather * amount
+    scene += rng.normal(0, 2.5, scene.shape).astype(np.float32)  # sensor noise
+    picture = Image.fromarray(np.clip(scene, 0, 255).astype(np.uint8), mode="RGB")
+    stored = picture.transpose(Image.Transpose.ROTATE_90)  # sideways, as the sensor saw it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    out = io.BytesIO()
+    stored.save(out, format="JPEG", quality=88, exif=exif)
+    return out.getvalue()

@@ -13,7 +13,7 @@ from PIL import Image
 
 from core import images
 from core.images import ImageRefused, doubts, encode_png, prepare, prepare_file, reference_from
-from tests.photos import photo_like
+from tests.photos import phone_photo, photo_like
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +60,30 @@ def test_photo_like_images_are_classified_within_five_points(trained, full_data)
         print(f"{run.config.describe()}: originals {original:.3f}, photo-like {photo:.3f}")
         assert original > 0.75  # a real, trained model
         assert abs(original - photo) <= 0.05
+
+
+def test_a_phone_photo_of_a_boot_on_a_white_table(trained, full_data):
+    """12 MP, stored sideways with an EXIF tag, vignetting, a shadow, brown leather, JPEG."""
+    from core import explain
+    from core.store import RunStore
+
+    home, dense, _ = trained
+    model = RunStore(home).load_model(dense.run_id)
+    boots = np.flatnonzero(full_data.y_test == 9)[:10]
+    known = boots[explain.probabilities(model, full_data.x_test[boots]).argmax(1) == 9]
+    assert len(known) >= 5
+    rng = np.random.default_rng(4)
+    for index in known[:3]:
+        data = phone_photo(full_data.x_test[index], rng)
+        assert len(data) < images.MAX_FILE_BYTES
+        result = prepare(data)
+        assert result.source_size == (4032, 3024)  # upright; the file stores 3024 x 4032
+        p = explain.probabilities(model, result.pixels[None])[0]
+        assert full_data.class_names[int(p.argmax())] == "Ankle boot", p.round(3)
+        saliency = explain.occlusion_saliency(model, result.pixels, 9)
+        peak = np.unravel_index(np.argmax(saliency), saliency.shape)
+        assert result.pixels[peak] > 0  # what drove the answer is on the boot
+        assert saliency[saliency > 0].sum() > -saliency[saliency < 0].sum()
 
 
 def test_a_dataset_image_keeps_its_place_and_size(full_data):

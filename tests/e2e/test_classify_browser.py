@@ -10,12 +10,12 @@ from core.explain import probabilities
 from core.store import RunStore
 from core.training import train
 from tests.e2e.test_browser import nav, no_error_boxes, settle, shot
-from tests.photos import photo_like
+from tests.photos import phone_photo
 
 
 @pytest.fixture(scope="module")
 def stored(app, full_data):
-    """A real dense network in the app's store, and a boot photo that it recognises."""
+    """A real dense network in the app's store, and a phone-style photo of a boot it knows."""
     store = RunStore(app["home"])
     run = train(RunConfig(layers=(LayerSpec(units=128),), epochs=2), full_data, store=store)
     assert run.ok
@@ -23,7 +23,7 @@ def stored(app, full_data):
     boots = np.flatnonzero(full_data.y_test == 9)[:20]
     p = probabilities(model, full_data.x_test[boots])
     boot = full_data.x_test[boots[int(p[:, 9].argmax())]]
-    return run, photo_like(boot, np.random.default_rng(11))
+    return run, phone_photo(boot, np.random.default_rng(11))
 
 
 def test_upload_a_photo_and_a_bad_file_then_draw(app, page, stored):
