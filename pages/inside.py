@@ -29,7 +29,8 @@ if not rows:
     st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
     st.stop()
 
-run_id = pick_run(rows, "inside_run")
+# the run just trained or opened on the Train page, else the best one
+run_id = pick_run(rows, "inside_run", preferred=st.session_state.get("train_shown_run"))
 result = store.get(run_id)
 if result is None:
     st.error("That run was deleted meanwhile; choose another.")

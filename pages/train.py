@@ -179,4 +179,11 @@ if stored is not None and not active:
             f"Changes are against the previous run `{before.run_id}` ({before.config.describe()})."
         )
     draw_curves(stored.history)
-    st.page_link("pages/evaluate.py", label="See where it goes wrong →", icon=":material/grid_on:")
+    links = st.columns(3)
+    links[0].page_link(
+        "pages/evaluate.py", label="See where it goes wrong →", icon=":material/grid_on:"
+    )
+    links[1].page_link(
+        "pages/classify.py", label="Try it on your own photos →", icon=":material/image_search:"
+    )
+    links[2].page_link("pages/inside.py", label="Look inside it →", icon=":material/layers:")

@@ -104,11 +104,11 @@ def answer_or_stop(fn, *args):
             st.stop()
 
 
-def pick_run(rows: list[dict], key: str, label: str = "Run") -> str:
-    """A run selectbox that starts on the most accurate stored run."""
+def pick_run(rows: list[dict], key: str, label: str = "Run", preferred: str | None = None) -> str:
+    """A run selectbox that starts on `preferred` if stored, else the most accurate run."""
     best_first = sorted(rows, key=lambda row: -row["test_accuracy"])
     ids = [row["run_id"] for row in best_first]
     labels = {row["run_id"]: run_label(row) for row in best_first}
     if st.session_state.get(key) not in ids:
-        st.session_state[key] = ids[0]
+        st.session_state[key] = preferred if preferred in ids else ids[0]
     return st.selectbox(label, ids, format_func=labels.get, key=key)
