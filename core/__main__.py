@@ -147,7 +147,15 @@ def cmd_classify(args, store: RunStore) -> int:
 
         from core import explain
 
-        model = store.load_model(args.run)
+        try:
+            model = store.load_model(args.run)
+        except Exception as exc:  # a model file deleted or damaged behind the index's back
+            print(
+                f"error: the model of run {args.run} could not be loaded "
+                f"({type(exc).__name__}: {exc}); train it again",
+                file=sys.stderr,
+            )
+            return 1
         probabilities = iter(explain.probabilities(model, np.stack([p.pixels for p in good])))
         try:
             data = load_dataset(stored.config.dataset)

@@ -50,12 +50,14 @@ class Analyst:
 
     def call(self, kind: str, *args, timeout: float = DEFAULT_TIMEOUT):
         with self._lock:
-            self._ensure()
             try:
+                self._ensure()
                 self._conn.send((kind, args))
-            except OSError:
+            except OSError as exc:  # no process could be started, or its pipe broke
                 self._restart()
-                raise AnalysisError("The model process was not reachable; try again.") from None
+                raise AnalysisError(
+                    f"The model process could not be reached ({exc}); try again."
+                ) from None
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -65,10 +67,17 @@ class Analyst:
                             return payload
                         raise AnalysisError(payload)
                 except (EOFError, OSError):
-                    pass
+                    self._process.join(timeout=5)  # the pipe closed: the child is ending
+                except AnalysisError:
+                    raise
+                except Exception as exc:  # an answer that cannot be unpickled here
+                    self._restart()
+                    raise AnalysisError(
+                        f"The model process sent an unreadable answer ({type(exc).__name__})."
+                    ) from None
                 if not self._process.is_alive():
                     code = self._process.exitcode
-                    self._process = None
+                    self._restart()
                     raise AnalysisError(
                         f"The model process stopped unexpectedly (exit code {code}); "
                         "it restarts on the next request."
@@ -76,15 +85,19 @@ class Analyst:
                 if time.monotonic() > deadline:
                     self._restart()
                     raise AnalysisError(
-                        f"The model process did not answer within {timeout:.0f} s; "
+                        f"The model process did not answer within {timeout:g} s; "
                         "it was restarted. Try again."
                     )
 
     def _restart(self) -> None:
+        """Forget the child (killing it if it still runs) and its pipe; the next call starts one."""
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=10)
+        if self._conn is not None:
+            self._conn.close()
         self._process = None
+        self._conn = None
 
     def stop(self) -> None:
         with self._lock:

@@ -128,21 +128,24 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
             raise ImageRefused(f"it is a text file, not a picture ({FORMAT_NAMES})") from None
         raise ImageRefused(f"it is not a picture this app can read; use {FORMAT_NAMES}") from None
     except Exception as exc:  # a damaged header can make any reader raise anything
-        raise ImageRefused(f"the file is corrupt ({_short(exc)})") from None
+        claimed = _claimed_format(data)
+        start = f"the file starts like a {claimed} but" if claimed else "the file"
+        raise ImageRefused(f"{start} is corrupt ({_short(exc)})") from None
     width, height = img.size
-    if width * height > MAX_PIXELS:
+    if width < 1 or height < 1:
+        raise ImageRefused("the picture has no pixels")
+    if img.format in ("JPEG", "MPO"):
+        img.draft(None, (WORK_SIDE, WORK_SIDE))  # decode a big photo at 1/2, 1/4 or 1/8 scale
+    # The cap is on what will be decoded: for a JPEG that is the reduced draft size.
+    decoded = img.size[0] * img.size[1]
+    if decoded > MAX_PIXELS:
         raise ImageRefused(
             f"the picture claims {width:,} × {height:,} pixels "
             f"({width * height / 1e6:,.0f} megapixels); the limit is {MAX_PIXELS / 1e6:.0f}, "
             "so it was not decoded (a guard against decompression bombs)"
         )
-    if width < 1 or height < 1:
-        raise ImageRefused("the picture has no pixels")
-    frames = getattr(img, "n_frames", 1)
-    if frames > 1:
-        notes.append(f"animated: used the first of its {frames} frames")
-    if img.format in ("JPEG", "MPO"):
-        img.draft(None, (WORK_SIDE, WORK_SIDE))  # decode a big photo at 1/2, 1/4 or 1/8 scale
+    if getattr(img, "is_animated", False) and img.format != "MPO":  # MPO: a stereo/preview pair
+        notes.append(f"animated: used the first of its {img.n_frames} frames")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -151,7 +154,7 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
         raise ImageRefused(f"the file is truncated or corrupt ({_short(exc)})") from None
     try:
         orientation = img.getexif().get(0x0112, 1)
-        if orientation not in (1, None):
+        if orientation in (2, 3, 4, 5, 6, 7, 8):  # 1 is upright; 0 and 9 are not valid values
             img = ImageOps.exif_transpose(img)
             if orientation in (5, 6, 7, 8):  # quarter turns swap width and height
                 width, height = height, width
@@ -209,19 +212,21 @@ def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    """At most side x side pixels' worth, keeping the aspect ratio (a long thin strip stays)."""
     h, w = grey.shape
-    scale = side / max(h, w)
+    scale = (side * side / (h * w)) ** 0.5
     if scale >= 1:
         return grey
     return _resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))))
 
 
 # ---------------------------------------------------------------------------- preprocessing
-def _background_plane(grey: np.ndarray) -> tuple[np.ndarray, float]:
-    """The background as a plane fitted to the picture's border, and the border's noise.
+def _background_surface(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """The background as a smooth surface fitted to the picture's border, and the border's noise.
 
-    A plane rather than one level, because light falling across a table makes one side of a
-    phone photo darker than the other.
+    A quadratic surface rather than one level, because in a phone photo light falls across the
+    table (one side darker) and off towards the corners (vignetting, which is quadratic in the
+    distance from the centre). Fitted to the border only, where there is no object.
     """
     h, w = grey.shape
     ring = max(1, round(0.03 * min(h, w)))
@@ -229,22 +234,28 @@ def _background_plane(grey: np.ndarray) -> tuple[np.ndarray, float]:
     edge[:ring], edge[-ring:], edge[:, :ring], edge[:, -ring:] = True, True, True, True
     ys, xs = np.nonzero(edge)
     values = grey[ys, xs].astype(np.float64)
-    design = np.column_stack([np.ones_like(xs, dtype=np.float64), xs / w, ys / h])
-    # Robust fit: start from the median, then fit only border pixels near the current plane, so
-    # an object touching the border (a sleeve, a trouser leg) does not tilt the background.
-    coef = np.array([np.median(values), 0.0, 0.0])
-    for _ in range(3):
+
+    def terms(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        u, v = 2.0 * x / max(w - 1, 1) - 1.0, 2.0 * y / max(h - 1, 1) - 1.0
+        return np.stack([np.ones_like(u), u, v, u * u, v * v, u * v], axis=-1)
+
+    design = terms(xs.astype(np.float64), ys.astype(np.float64))
+    # Robust fit: start from the median, then fit only border pixels near the current surface,
+    # so an object touching the border (a sleeve, a trouser leg) does not bend the background.
+    coef = np.zeros(design.shape[1])
+    coef[0] = np.median(values)
+    for _ in range(4):
         residual = values - design @ coef
         spread = float(np.median(np.abs(residual - np.median(residual))))
         inliers = np.abs(residual) <= max(0.04, 3.0 * spread)
-        if inliers.sum() < 3:
+        if inliers.sum() < 4 * design.shape[1]:
             break
         coef, *_ = np.linalg.lstsq(design[inliers], values[inliers], rcond=None)
     residual = values - design @ coef
     noise = float(np.median(np.abs(residual)))
-    yy, xx = np.mgrid[0:h, 0:w]
-    plane = coef[0] + coef[1] * xx / w + coef[2] * yy / h
-    return plane.astype(np.float32), noise
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    surface = terms(xx, yy) @ coef
+    return surface.astype(np.float32), noise
 
 
 def _without_specks(mask: np.ndarray) -> np.ndarray:
@@ -280,13 +291,19 @@ def to_model_input(grey: np.ndarray, notes: list[str] | None = None) -> np.ndarr
     """
     notes = notes if notes is not None else []
     grey = _shrink(np.asarray(grey, dtype=np.float32))
-    plane, noise = _background_plane(grey)
-    if float(np.median(plane)) > 0.5:  # the dataset has light objects on black: negate
-        grey, plane = 1.0 - grey, 1.0 - plane
-        notes.append("light background: negated so the object is light on black, like the data")
+    background, noise = _background_surface(grey)
     tolerance = max(BACKGROUND_TOLERANCE, 4.0 * noise)
-    ink = np.clip(grey - plane, 0.0, None)
-    ink[ink < tolerance] = 0.0
+    # The object is whatever stands out from the background, lighter or darker: a black shoe
+    # on a grey floor and a white shirt on a grey table both count. The side with more ink wins.
+    lighter = np.clip(grey - background, 0.0, None)
+    darker = np.clip(background - grey, 0.0, None)
+    lighter[lighter < tolerance] = 0.0
+    darker[darker < tolerance] = 0.0
+    if darker.sum() > lighter.sum():  # the dataset has light objects on black: negate
+        ink = darker
+        notes.append("dark object: negated so it is light on black, like the data")
+    else:
+        ink = lighter
     box = _box(ink > 0)
     if box is None:
         raise ImageRefused(
@@ -310,9 +327,22 @@ def prepare(data: bytes) -> PreparedImage:
     img, notes, source_size = open_image(data)
     grey = grey_levels(img, notes)
     pixels = to_model_input(grey, notes)
-    preview = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    return PreparedImage(pixels, _preview(img, grey), tuple(notes), source_size)
+
+
+def _preview(img: Image.Image, grey: np.ndarray) -> Image.Image:
+    """The picture as a browser can show it: RGB(A), or the grey levels for 16-bit/float ones."""
+    try:
+        if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+            raise ValueError("no 8-bit colour version")
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            img.mode == "P" and "transparency" in img.info
+        )
+        preview = img.convert("RGBA" if has_alpha else "RGB")
+    except ValueError:  # also raised by Pillow for modes it cannot convert (LAB, HSV, ...)
+        preview = Image.fromarray(np.clip(grey * 255.0, 0, 255).astype(np.uint8))
     preview.thumbnail((WORK_SIDE, WORK_SIDE))
-    return PreparedImage(pixels, preview, tuple(notes), source_size)
+    return preview
 
 
 def prepare_file(path: str | Path) -> PreparedImage:
@@ -321,12 +351,15 @@ def prepare_file(path: str | Path) -> PreparedImage:
     try:
         if path.is_dir():
             raise ImageRefused("it is a folder, not a file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:  # refuse before reading a huge file into memory
+        if path.exists() and not path.is_file():
+            raise ImageRefused("it is not a regular file (a device, pipe or socket)")
+        with path.open("rb") as handle:  # never read more than the limit, whatever stat says
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            size = max(path.stat().st_size, len(data))
             raise ImageRefused(
                 f"the file is {size / 1024 / 1024:.1f} MB; the limit is {MAX_FILE_MB} MB"
             )
-        data = path.read_bytes()
     except FileNotFoundError:
         raise ImageRefused("no such file") from None
     except PermissionError:
@@ -347,6 +380,9 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 
 # ------------------------------------------------------------------------- far from the data
+INK_LEVEL = 25  # a pixel above this (of 255) counts as part of the object
+
+
 @dataclass(frozen=True)
 class Reference:
     """What the training images look like, to say when a picture is unlike all of them."""
@@ -357,18 +393,23 @@ class Reference:
 
 
 def reference_from(x_train: np.ndarray, y_train: np.ndarray, num_classes: int) -> Reference:
-    flat = x_train.reshape(len(x_train), -1).astype(np.float32) / 255.0
-    means = np.stack([flat[y_train == c].mean(axis=0) for c in range(num_classes)])
-    limits = np.array(
-        [
-            np.percentile(np.linalg.norm(flat[y_train == c] - means[c], axis=1), 99)
-            for c in range(num_classes)
-        ]
-    )
-    ink = (flat > 0.1).mean(axis=1)
+    """Class means and spreads of the training images, one class at a time (modest memory)."""
+    means, limits = [], []
+    for c in range(num_classes):
+        members = x_train[y_train == c].reshape(-1, x_train[0].size)
+        mean = members.mean(axis=0, dtype=np.float64) / 255.0
+        distances = np.concatenate(
+            [
+                np.linalg.norm(chunk.astype(np.float32) / 255.0 - mean, axis=1)
+                for chunk in np.array_split(members, max(1, len(members) // 2000))
+            ]
+        )
+        means.append(mean)
+        limits.append(np.percentile(distances, 99))
+    ink = (x_train.reshape(len(x_train), -1) > INK_LEVEL).mean(axis=1)
     return Reference(
-        means.astype(np.float32),
-        limits,
+        np.stack(means).astype(np.float32),
+        np.array(limits),
         (float(np.percentile(ink, 0.5)), float(np.percentile(ink, 99.5))),
     )
 
@@ -388,7 +429,7 @@ def doubts(
             f"{probabilities[best]:.0%}"
         )
     flat = pixels.reshape(-1).astype(np.float32) / 255.0
-    ink = float((flat > 0.1).mean())
+    ink = float((pixels > INK_LEVEL).mean())
     low, high = reference.ink_range
     if ink < low:
         found.append(

@@ -35,15 +35,15 @@ rows = store.list_runs()
 @st.fragment(run_every=1.0)
 def training_progress(job_id: int) -> None:
     status = get_queue().status(job_id)
-    if status is None:
-        return
-    if status.active:
-        where = f"queued, position {status.position}" if status.state == "queued" else "training"
-        st.progress(status.fraction_done, text=f"`fast` preset: {where}…")
-    elif status.state == "finished":
+    if status is None or not status.active:
+        # done (or gone): forget the job, then redraw the whole page, which now has a run
+        # (or, if it failed, shows the offer again with the reason)
+        st.session_state.pop("classify_job_id", None)
+        if status is not None and status.state != "finished":
+            st.session_state.classify_job_message = status.message or f"Training {status.state}."
         st.rerun(scope="app")
-    else:
-        st.error(status.message or f"Training ended: {status.state}.")
+    where = f"queued, position {status.position}" if status.state == "queued" else "training"
+    st.progress(status.fraction_done, text=f"`fast` preset: {where}…")
 
 
 if not rows:
@@ -53,6 +53,8 @@ if not rows:
         "two cores and reaches about 89 % test accuracy.",
         icon=":material/info:",
     )
+    if "classify_job_message" in st.session_state:
+        st.error(st.session_state.pop("classify_job_message"), icon=":material/error:")
     job_id = st.session_state.get("classify_job_id")
     if st.button("Train the fast preset", key="classify_train", type="primary"):
         try:
@@ -83,10 +85,12 @@ def prepared(data: bytes) -> PreparedImage | str:
         return f"it could not be read ({type(exc).__name__}: {exc})"
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def classified(home: str, run: str, created_at: float, pixels: bytes, count: int) -> dict:
-    images = np.frombuffer(pixels, np.uint8).reshape(count, 28, 28)
-    return get_analyst().call("classify", home, run, images, True)
+@st.cache_data(max_entries=256, show_spinner=False)
+def classified(home: str, run: str, created_at: float, pixels: bytes) -> tuple:
+    """Probabilities and saliency map of one 28x28 picture, cached per picture."""
+    image = np.frombuffer(pixels, np.uint8).reshape(1, 28, 28)
+    answer = get_analyst().call("classify", home, run, image, True)
+    return answer["probabilities"][0], answer["saliency"][0]
 
 
 # ------------------------------------------------------------------------------ the inputs
@@ -120,7 +124,7 @@ with st.expander("…or draw one with the mouse", icon=":material/draw:"):
             return_image_data=True,
         )
         strokes = (canvas.json_data or {}).get("objects") if canvas is not None else None
-        if strokes:
+        if strokes and canvas.image_data is not None:
             drawing = encode_png(np.asarray(canvas.image_data, dtype=np.uint8))
 
 items: list[tuple[str, bytes, str | None]] = [(f.name, f.getvalue(), None) for f in uploads or []]
@@ -147,12 +151,10 @@ if not items:
 # ----------------------------------------------------------------------------- the answers
 outcomes = [prepared(data) for _, data, _ in items]
 good = [o for o in outcomes if isinstance(o, PreparedImage)]
-answers: dict = {}
-if good:
-    stack = np.stack([o.pixels for o in good])
-    answers = answer_or_stop(
-        classified, str(store.home), run_id, result.created_at, stack.tobytes(), len(good)
-    )
+answers = [
+    answer_or_stop(classified, str(store.home), run_id, result.created_at, o.pixels.tobytes())
+    for o in good
+]
 try:
     reference = data_reference(result.config.dataset)
 except DatasetUnavailable:
@@ -169,8 +171,7 @@ for number, ((name, _, truth), outcome) in enumerate(zip(items, outcomes, strict
         if isinstance(outcome, str):
             st.error(f"**{name}** was not classified: {outcome}.", icon=":material/block:")
             continue
-        p = answers["probabilities"][position]
-        saliency = answers["saliency"][position]
+        p, saliency = answers[position]
         position += 1
         order = np.argsort(p)[::-1][:TOP_K]
         best = int(order[0])

@@ -159,7 +159,8 @@ st.plotly_chart(
 wrong = int((mapped["y_true"] != mapped["y_pred"]).sum())
 st.caption(
     f"The first {count:,} test images, each placed by the two directions along which the "
-    f"layer {mapped['layer']} varies most (PCA). The final layer can only draw straight "
-    "boundaries in that space, so classes that form separate clouds are easy; overlapping "
-    f"clouds (shirts, pullovers, coats) are where the {wrong} mistakes (crosses) happen."
+    f"layer {mapped['layer']} varies most (PCA). This is the representation the final layer "
+    "separates into classes: classes whose clouds stand apart even in this flat view are easy, "
+    "and most of the "
+    f"{wrong} mistakes (crosses) sit where clouds overlap, often shirts, pullovers and coats."
 )

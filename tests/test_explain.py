@@ -28,7 +28,6 @@ def test_layer_outputs_end_in_the_models_own_logits(models, full_data, kind):
     assert [o.name for o in outputs] == [layer.name for layer in model.layers]
     np.testing.assert_allclose(outputs[-1].values, reference, rtol=1e-4, atol=1e-4)
     probabilities = explain.probabilities(model, images)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
     assert (probabilities.argmax(1) == reference.argmax(1)).all()
 
 
@@ -82,13 +81,17 @@ def test_model_process_answers_like_keras_and_survives_bad_requests(trained, mod
         assert analyst.call("ping").startswith(("CPU", "GPU"))
         # one that dies during a request (here: while importing TensorFlow) costs a sentence
         analyst.stop()
-        killer = threading.Timer(1.0, lambda: analyst._process.kill())
+        killer = threading.Timer(0.3, lambda: analyst._process.kill())
         killer.start()
         with pytest.raises(AnalysisError, match="stopped unexpectedly"):
             analyst.call("layers", str(home), dense.run_id, images[0])
         killer.join()
         layers = analyst.call("layers", str(home), dense.run_id, images[0])
         assert [o["kind"] for o in layers["outputs"]] == ["Flatten", "Dense", "Dense"]
+        # a request that takes too long ends with a sentence and a fresh process
+        with pytest.raises(AnalysisError, match="did not answer within 0.001 s"):
+            analyst.call("projection", str(home), dense.run_id, 2000, timeout=0.001)
+        assert not analyst.started
         projection = analyst.call("projection", str(home), dense.run_id, 300)
         assert projection["coords"].shape == (300, 2)
         assert (projection["y_true"] == full_data.y_test[:300]).all()

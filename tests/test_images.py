@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tomllib
 import zlib
 from pathlib import Path
@@ -181,25 +183,54 @@ def test_bad_files_are_refused_with_one_sentence(kind, garments):
     assert "\n" not in message and "Traceback" not in message and len(message) < 200
 
 
-def test_bombs_are_refused_before_decoding(garments):
-    """The pixel cap applies to the header: refusing a 81-MP bomb allocates no pixel buffer."""
-    import tracemalloc
+def test_bombs_are_refused_before_decoding(tmp_path):
+    """The pixel cap applies to the header: refusing an 81-MP bomb never allocates its pixels."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_with_size(9_000, 9_000))
+    assert bomb.stat().st_size < 200_000  # small on disk, 81 MB once decoded
+    code = f"""
+import resource, sys
+sys.path.insert(0, {str(ROOT)!r})
+from core.images import ImageRefused, prepare_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    prepare_file({str(bomb)!r})
+except ImageRefused as exc:
+    print(exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    message, grown_mb = out.stdout.strip().splitlines()
+    assert "81 megapixels" in message and "not decoded" in message
+    assert int(grown_mb) < 20, f"peak memory grew by {grown_mb} MB"
 
-    bomb = png_with_size(9_000, 9_000)
-    assert len(bomb) < 200_000  # small on disk
-    tracemalloc.start()
-    with pytest.raises(ImageRefused):
-        prepare(bomb)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert peak < 5_000_000  # decoding it would need 81 MB
+
+def test_a_big_jpeg_is_decoded_at_reduced_scale_not_refused():
+    """80 MP is over the cap, but a JPEG decodes at 1/8 scale: only 1.25 MP are decoded."""
+    picture = Image.new("L", (10_000, 8_000), 235)
+    picture.paste(30, (3_000, 2_000, 7_000, 6_500))
+    result = prepare(save(picture, "JPEG", quality=80))
+    assert result.source_size == (10_000, 8_000)
+    assert max(result.preview.size) <= images.WORK_SIDE
 
 
-def test_missing_file_and_folder_are_refused(tmp_path):
+def test_objects_on_mid_tone_backgrounds_are_found():
+    """A black shoe on a grey floor, a white shirt on a grey table: both stand out."""
+    for background, garment in ((115, 25), (100, 10), (140, 240), (128, 200)):
+        picture = np.full((300, 400), background, np.uint8)
+        picture[60:240, 120:260] = garment
+        result = prepare(save(Image.fromarray(picture), "PNG"))
+        assert result.pixels[14, 14] == 255 and result.pixels[0, 0] == 0, (background, garment)
+        assert any("negated" in n for n in result.notes) == (garment < background)
+
+
+def test_missing_file_folder_and_device_are_refused(tmp_path):
     with pytest.raises(ImageRefused, match="no such file"):
         prepare_file(tmp_path / "absent.png")
     with pytest.raises(ImageRefused, match="folder"):
         prepare_file(tmp_path)
+    with pytest.raises(ImageRefused, match="not a regular file"):
+        prepare_file("/dev/zero")  # endless: reading it whole would never finish
 
 
 def test_upload_limit_matches_streamlit_config():
@@ -217,11 +248,12 @@ def test_sixteen_bit_png_matches_eight_bit(garments):
     wide = Image.fromarray(grey * 257)  # 16-bit: the full 0..65535 range
     data16 = save(wide, "PNG")
     assert Image.open(io.BytesIO(data16)).mode.startswith("I")
+    result = prepare(data16)
     assert close(
-        prepare(data16).pixels,
-        prepare(save(Image.fromarray(grey.astype(np.uint8)), "PNG")).pixels,
-        1.0,
+        result.pixels, prepare(save(Image.fromarray(grey.astype(np.uint8)), "PNG")).pixels, 1.0
     )
+    shown = np.asarray(result.preview.convert("L"), dtype=float)
+    assert shown.std() > 20  # the boot is visible in the preview, not clipped to white
 
 
 def test_cmyk_palette_and_other_formats_match_rgb(garments):
@@ -249,6 +281,9 @@ def test_exif_orientation_is_applied(garments):
     assert close(result.pixels, prepare(save(upright, "JPEG", quality=95)).pixels)
     assert any("orientation" in note for note in result.notes)
     assert result.preview.size == upright.size
+    exif[0x0112] = 9  # not a valid orientation: nothing is turned, nothing claimed
+    odd = prepare(save(upright, "JPEG", quality=95, exif=exif))
+    assert not any("orientation" in note for note in odd.notes)
 
 
 def test_animated_gif_uses_first_frame(garments):
@@ -276,10 +311,12 @@ def test_transparency_is_composited_on_a_contrasting_background(garments):
 def test_extreme_shapes_do_not_crash():
     line = Image.new("L", (2000, 8), 255)
     line.paste(0, (100, 2, 1900, 6))
-    assert prepare(save(line, "PNG")).pixels.shape == (28, 28)
+    flat = prepare(save(line, "PNG")).pixels
+    assert (flat > 0).any(axis=0).sum() == 28 and (flat > 0).any(axis=1).sum() <= 2
     tall = Image.new("L", (3, 900), 0)
     tall.paste(255, (1, 100, 2, 800))
-    assert prepare(save(tall, "PNG")).pixels.shape == (28, 28)
+    thin = prepare(save(tall, "PNG")).pixels
+    assert (thin > 0).any(axis=1).sum() == 28 and (thin > 0).any(axis=0).sum() <= 2
 
 
 # ---------------------------------------------------------------- far from the training data
