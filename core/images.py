@@ -342,6 +342,11 @@ def _preview(img: Image.Image, grey: np.ndarray) -> Image.Image:
     except ValueError:  # also raised by Pillow for modes it cannot convert (LAB, HSV, ...)
         preview = Image.fromarray(np.clip(grey * 255.0, 0, 255).astype(np.uint8))
     preview.thumbnail((WORK_SIDE, WORK_SIDE))
+    if max(preview.size) < 112:  # tiny (a dataset image): enlarge with crisp pixels for display
+        factor = 112 // max(preview.size)
+        preview = preview.resize(
+            (preview.width * factor, preview.height * factor), Image.Resampling.NEAREST
+        )
     return preview
 
 
