@@ -17,6 +17,7 @@ from ui.common import (
     get_queue,
     get_store,
     pick_run,
+    stored_run_or_stop,
 )
 
 EXAMPLES = 6
@@ -66,10 +67,7 @@ if not rows:
     st.stop()
 
 run_id = pick_run(rows, "classify_run", "Network (stored run) that classifies")
-result = store.get(run_id)
-if result is None:
-    st.error("That run was deleted meanwhile; choose another.")
-    st.stop()
+result = stored_run_or_stop(store, run_id)
 names = DATASETS[result.config.dataset].class_names
 st.caption(f"Classes it knows: {', '.join(names)}.")
 

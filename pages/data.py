@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.datasets import DATASETS, DatasetUnavailable, describe_source
-from ui.common import class_means, get_dataset
+from core.datasets import DATASETS, describe_source
+from ui.common import class_means, dataset_or_stop
 
 EXAMPLES_PER_CLASS = 12
 
@@ -17,11 +17,7 @@ name = st.selectbox(
     format_func=lambda key: DATASETS[key].title,
     key="data_dataset",
 )
-try:
-    data = get_dataset(name)
-except DatasetUnavailable as exc:
-    st.error(str(exc))
-    st.stop()
+data = dataset_or_stop(name)
 
 if data.is_sample:
     st.warning(describe_source(data), icon=":material/warning:")

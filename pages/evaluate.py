@@ -5,9 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.datasets import DatasetUnavailable
 from core.evaluation import misclassified, per_class_report
-from ui.common import get_dataset, get_store, run_label
+from ui.common import dataset_or_stop, get_store, run_label, stored_run_or_stop
 
 GALLERY_SIZE = 24
 
@@ -32,15 +31,8 @@ run_id = st.selectbox(
     format_func=labels.get,
     key="evaluate_run",
 )
-result = store.get(run_id)
-if result is None:
-    st.error("That run was deleted meanwhile; choose another.")
-    st.stop()
-try:
-    data = get_dataset(result.config.dataset)
-except DatasetUnavailable as exc:
-    st.error(str(exc))
-    st.stop()
+result = stored_run_or_stop(store, run_id)
+data = dataset_or_stop(result.config.dataset)
 probabilities = store.load_probabilities(run_id)
 if len(probabilities) != len(data.y_test):
     st.warning(

@@ -4,10 +4,16 @@ import numpy as np
 import streamlit as st
 
 from core import charts
-from core.datasets import DatasetUnavailable
 from core.evaluation import softmax
 from core.pictures import PLUMBING, diverging_rgb, grey_picture, tile, upscale
-from ui.common import answer_or_stop, get_analyst, get_dataset, get_store, pick_run
+from ui.common import (
+    answer_or_stop,
+    dataset_or_stop,
+    get_analyst,
+    get_store,
+    pick_run,
+    stored_run_or_stop,
+)
 
 PROJECTED = 2000  # test images in the 2-D map
 UNITS_SHOWN = 64  # first-layer units drawn as pictures
@@ -31,15 +37,8 @@ if not rows:
 
 # the run just trained or opened on the Train page, else the best one
 run_id = pick_run(rows, "inside_run", preferred=st.session_state.get("train_shown_run"))
-result = store.get(run_id)
-if result is None:
-    st.error("That run was deleted meanwhile; choose another.")
-    st.stop()
-try:
-    data = get_dataset(result.config.dataset)
-except DatasetUnavailable as exc:
-    st.error(str(exc))
-    st.stop()
+result = stored_run_or_stop(store, run_id)
+data = dataset_or_stop(result.config.dataset)
 names = data.class_names
 home = str(store.home)
 

@@ -7,11 +7,11 @@ import streamlit as st
 
 from core import charts
 from core.config import count_params
-from core.datasets import DatasetUnavailable, describe_source
+from core.datasets import describe_source
 from core.jobs import QueueFull
 from ui.common import (
+    dataset_or_stop,
     estimate_epoch_seconds,
-    get_dataset,
     get_queue,
     get_store,
     layer_frame,
@@ -21,11 +21,7 @@ from ui.sidebar import sidebar_config
 POLL_SECONDS = 0.5
 
 st.title("Train")
-try:
-    data = get_dataset(st.session_state.get("sb_dataset", "fashion_mnist"))
-except DatasetUnavailable as exc:
-    st.error(str(exc))
-    st.stop()
+data = dataset_or_stop(st.session_state.get("sb_dataset", "fashion_mnist"))
 config, error = sidebar_config(len(data.x_train))
 store, queue = get_store(), get_queue()
 if data.is_sample:

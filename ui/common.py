@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.analyst import AnalysisError, Analyst, shared_analyst
 from core.config import RunConfig, fit_size, layer_table
-from core.datasets import Dataset, load_dataset
+from core.datasets import Dataset, DatasetUnavailable, load_dataset
 from core.images import Reference, reference_from
 from core.jobs import JobQueue, shared_queue
 from core.store import RunStore, default_home
@@ -102,6 +102,24 @@ def answer_or_stop(fn, *args):
         except AnalysisError as exc:
             st.error(str(exc), icon=":material/error:")
             st.stop()
+
+
+def stored_run_or_stop(store: RunStore, run_id: str):
+    """The stored run, or a sentence and the end of this page run if it was deleted meanwhile."""
+    result = store.get(run_id)
+    if result is None:
+        st.error("That run was deleted meanwhile; choose another.")
+        st.stop()
+    return result
+
+
+def dataset_or_stop(name: str) -> Dataset:
+    """The cached dataset, or its unavailability sentence and the end of this page run."""
+    try:
+        return get_dataset(name)
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+        st.stop()
 
 
 def pick_run(rows: list[dict], key: str, label: str = "Run", preferred: str | None = None) -> str:
