@@ -277,7 +277,9 @@ def _without_specks(mask: np.ndarray) -> np.ndarray:
 def _box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     """[top, bottom) x [left, right) around the object's pixels, or None if there are none."""
     if min(mask.shape) >= SPECK_FILTER_MIN_SIDE:
-        mask = _without_specks(mask)
+        opened = _without_specks(mask)
+        if opened.any():  # a drawing made only of thin lines keeps its lines
+            mask = opened
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not len(rows):
         return None

@@ -308,6 +308,16 @@ def test_transparency_is_composited_on_a_contrasting_background(garments):
         assert any(f"placed on {background}" in note for note in result.notes)
 
 
+def test_a_thin_line_drawing_is_not_taken_for_blank():
+    """1-pixel pencil lines on a big page: the speck filter must not erase the whole object."""
+    page = Image.new("L", (800, 800), 255)
+    for x in (300, 500):
+        page.paste(0, (x, 100, x + 1, 700))  # two legs, one pixel wide
+    page.paste(0, (300, 100, 501, 101))
+    result = prepare(save(page, "PNG"))
+    assert (result.pixels > 0).any(axis=1).sum() >= 27  # the lines span the height
+
+
 def test_extreme_shapes_do_not_crash():
     line = Image.new("L", (2000, 8), 255)
     line.paste(0, (100, 2, 1900, 6))
