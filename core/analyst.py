@@ -48,6 +48,14 @@ class Analyst:
         child.close()
         self._conn = parent
 
+    def start(self) -> None:
+        """Start the child now (it imports TensorFlow at once), so a first request waits less."""
+        with self._lock:
+            try:
+                self._ensure()
+            except OSError:
+                self._restart()  # the first real request will say what went wrong
+
     def call(self, kind: str, *args, timeout: float = DEFAULT_TIMEOUT):
         with self._lock:
             try:
@@ -187,6 +195,8 @@ HANDLERS = {"classify": _classify, "layers": _layers, "projection": _projection}
 
 def _serve(conn) -> None:
     """Child process: answer each (kind, args) request on `conn` with ("ok"|"error", payload)."""
+    import core.explain  # noqa: F401  (TensorFlow loads now, while the user picks a file)
+
     models = _Models()
     while True:
         try:

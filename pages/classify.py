@@ -31,6 +31,8 @@ st.caption(
 )
 store = get_store()
 rows = store.list_runs()
+if rows:
+    get_analyst().start()  # warm the model process up while the page is being read
 
 
 @st.fragment(run_every=1.0)

@@ -26,6 +26,8 @@ st.caption(
 )
 store = get_store()
 rows = store.list_runs()
+if rows:
+    get_analyst().start()  # warm the model process up while the page is being read
 if not rows:
     st.info(
         "No stored runs yet. Train one on the Train page (the `fast` preset takes well under a "
