@@ -124,11 +124,14 @@ class _Models:
 
     def __init__(self) -> None:
         self._loaded: OrderedDict[tuple[str, str, float], object] = OrderedDict()
+        self._stores: dict[str, object] = {}  # opening a store checks its schema and folders
 
     def get(self, home: str, run_id: str):
         from core.store import RunStore
 
-        store = RunStore(home)
+        store = self._stores.get(home)
+        if store is None:
+            store = self._stores[home] = RunStore(home)
         stored = store.get(run_id)
         if stored is None:  # deleted since it was loaded, or never stored
             raise AnalysisError(f"Run {run_id} is not in the store any more; choose another.")
@@ -178,7 +181,7 @@ def _projection(models: _Models, home: str, run_id: str, count: int):
     model, config = models.get(home, run_id)
     data = load_dataset(config.dataset)
     count = min(count, len(data.x_test))
-    outputs = explain.layer_outputs(model, data.x_test[:count])
+    outputs = explain.layer_outputs(model, data.x_test[:count], keep_last=2)
     hidden = explain.last_hidden(outputs)
     coords, share = explain.pca_2d(hidden.values)
     return {

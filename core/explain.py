@@ -32,18 +32,27 @@ def _scaled(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(pixels, dtype=np.float32).reshape(-1, *np.shape(pixels)[-2:]) / 255.0
 
 
-def layer_outputs(model: keras.Model, pixels: np.ndarray) -> list[LayerOutput]:
-    """Every layer's output for uint8 images (n, 28, 28), in order (last = logits)."""
+def layer_outputs(
+    model: keras.Model, pixels: np.ndarray, keep_last: int | None = None
+) -> list[LayerOutput]:
+    """Layer outputs for uint8 images (n, 28, 28), in order (last = logits).
+
+    keep_last=k keeps only the last k layers' outputs: a projection of 2,000 images needs the
+    last two, and the first convolutions' outputs would cost hundreds of MB for nothing.
+    """
     x = _scaled(pixels)
-    chunks: list[list[np.ndarray]] = [[] for _ in model.layers]
+    kept = list(model.layers)[-keep_last:] if keep_last else list(model.layers)
+    first_kept = len(model.layers) - len(kept)
+    chunks: list[list[np.ndarray]] = [[] for _ in kept]
     for start in range(0, len(x), BATCH):
         value = x[start : start + BATCH]
         for i, layer in enumerate(model.layers):
             value = layer(value, training=False)
-            chunks[i].append(keras.ops.convert_to_numpy(value))
+            if i >= first_kept:
+                chunks[i - first_kept].append(keras.ops.convert_to_numpy(value))
     return [
         LayerOutput(layer.name, type(layer).__name__, np.concatenate(parts))
-        for layer, parts in zip(model.layers, chunks, strict=True)
+        for layer, parts in zip(kept, chunks, strict=True)
     ]
 
 

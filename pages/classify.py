@@ -17,6 +17,7 @@ from ui.common import (
     get_queue,
     get_store,
     pick_run,
+    runs_warming_the_model,
     stored_run_or_stop,
 )
 
@@ -30,9 +31,7 @@ st.caption(
     "negated to light-on-black), and the network picks one of the ten classes it knows."
 )
 store = get_store()
-rows = store.list_runs()
-if rows:
-    get_analyst().start()  # warm the model process up while the page is being read
+rows = runs_warming_the_model(store)
 
 
 @st.fragment(run_every=1.0)

@@ -12,6 +12,7 @@ from ui.common import (
     get_analyst,
     get_store,
     pick_run,
+    runs_warming_the_model,
     stored_run_or_stop,
 )
 
@@ -25,9 +26,7 @@ st.caption(
     "uses. These views open the stack for one stored run and one test image."
 )
 store = get_store()
-rows = store.list_runs()
-if rows:
-    get_analyst().start()  # warm the model process up while the page is being read
+rows = runs_warming_the_model(store)
 if not rows:
     st.info(
         "No stored runs yet. Train one on the Train page (the `fast` preset takes well under a "

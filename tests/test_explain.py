@@ -27,6 +27,9 @@ def test_layer_outputs_end_in_the_models_own_logits(models, full_data, kind):
     reference = model.predict(images.astype("float32") / 255.0, verbose=0)
     assert [o.name for o in outputs] == [layer.name for layer in model.layers]
     np.testing.assert_allclose(outputs[-1].values, reference, rtol=1e-4, atol=1e-4)
+    last_two = explain.layer_outputs(model, images, keep_last=2)
+    assert [o.name for o in last_two] == [o.name for o in outputs[-2:]]
+    np.testing.assert_array_equal(last_two[0].values, outputs[-2].values)
     probabilities = explain.probabilities(model, images)
     assert (probabilities.argmax(1) == reference.argmax(1)).all()
 

@@ -104,6 +104,14 @@ def answer_or_stop(fn, *args):
             st.stop()
 
 
+def runs_warming_the_model(store: RunStore) -> list[dict]:
+    """Stored runs; if there are any, start the model process while the page is being read."""
+    rows = store.list_runs()
+    if rows:
+        get_analyst().start()
+    return rows
+
+
 def stored_run_or_stop(store: RunStore, run_id: str):
     """The stored run, or a sentence and the end of this page run if it was deleted meanwhile."""
     result = store.get(run_id)
