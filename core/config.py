@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 
-CONFIG_VERSION = 1  # bump when the meaning of a field changes, so old run ids stop matching
+CONFIG_VERSION = 2  # bump when the meaning of a field changes, so old run ids stop matching
 MAX_PARAMS = 20_000_000  # beyond this a 2-core machine trains for hours; refuse up front
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -134,11 +134,16 @@ class RunConfig:
     def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
 
-    @property
-    def run_id(self) -> str:
-        """Stable content hash: same config, same id, on any machine and Python version."""
+    def run_id_for(self, data_id: str) -> str:
+        """Stable content hash of the config *and* the data it trains on (Dataset.fingerprint).
+
+        Same config on the same images: the same id, on any machine, whichever folder the images
+        came from. Other data (the bundled sample, an imported set): another id.
+        """
         payload = json.dumps(
-            {"version": CONFIG_VERSION, **self.to_dict()}, sort_keys=True, separators=(",", ":")
+            {"version": CONFIG_VERSION, "data": data_id, **self.to_dict()},
+            sort_keys=True,
+            separators=(",", ":"),
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

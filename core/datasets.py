@@ -7,7 +7,9 @@ the playground always starts, offline too.
 
 from __future__ import annotations
 
+import functools
 import gzip
+import hashlib
 import io
 import lzma
 import os
@@ -83,6 +85,19 @@ class Dataset:
     @property
     def is_sample(self) -> bool:
         return self.source == "sample"
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Identity of the content (not the source): part of every run id trained on it.
+
+        The same images from Keras's cache or Debian's folder give the same fingerprint; the
+        bundled sample and the full set give different ones. About 0.1 s for Fashion-MNIST.
+        """
+        digest = hashlib.sha256(self.name.encode())
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            digest.update(str((array.dtype.str, array.shape)).encode())
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from core.config import RunConfig
-from core.training import CancelToken, Event, RunResult, train
+from core.results import Event, RunResult
+from core.training import CancelToken, train
 
 DEFAULT_WORKERS = int(os.environ.get("PLAYGROUND_WORKERS", "1"))  # two cores: one fit at a time
 DEFAULT_CAPACITY = 16  # queued jobs beyond this are refused rather than piling up

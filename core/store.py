@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import RunConfig
-from core.training import RunResult
+from core.results import RunResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -9,84 +9,15 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from core.config import ConfigError, RunConfig, count_params, fit_size, validate
 from core.datasets import Dataset, load_dataset
+from core.results import Event, Listener, RunResult
 
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch updates a second reach the listener
 DIVERGED_ADVICE = "Lower the learning rate (try a tenth of it) and train again."
-
-
-@dataclass(frozen=True)
-class Event:
-    """One progress report. kind: started, batch, epoch, finished, cancelled, diverged, failed."""
-
-    kind: str
-    run_id: str
-    epoch: int = 0  # 1-based epoch the event belongs to
-    epochs: int = 0
-    batch: int = 0  # batches done in this epoch
-    batches: int = 0  # batches per epoch
-    logs: dict = field(default_factory=dict)  # metric name -> float (train and val_)
-    elapsed: float = 0.0  # seconds since training started
-    images_per_second: float = 0.0
-    params: int = 0
-    device: str = ""
-    message: str = ""
-
-
-Listener = Callable[[Event], None]
-
-
-@dataclass
-class RunResult:
-    """What a run produced; `cached` says whether it came from the store without training."""
-
-    run_id: str
-    config: RunConfig
-    status: str  # finished, cancelled, diverged, failed
-    cached: bool = False
-    message: str = ""
-    history: dict[str, list[float]] = field(default_factory=dict)
-    test_loss: float = math.nan
-    test_accuracy: float = math.nan
-    confusion: list[list[int]] = field(default_factory=list)
-    train_seconds: float = 0.0
-    images_per_second: float = 0.0
-    device: str = ""
-    data_source: str = ""
-    train_size: int = 0
-    params: int = 0
-    epochs_trained: int = 0
-    created_at: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "finished"
-
-    def summary(self) -> dict:
-        """The flat facts the CLI prints (NaN, for runs without a test score, becomes None)."""
-        facts = {
-            "run_id": self.run_id,
-            "status": self.status,
-            "cached": self.cached,
-            "test_accuracy": self.test_accuracy,
-            "test_loss": self.test_loss,
-            "train_seconds": self.train_seconds,
-            "images_per_second": self.images_per_second,
-            "train_size": self.train_size,
-            "epochs_trained": self.epochs_trained,
-            "params": self.params,
-            "data_source": self.data_source,
-            "device": self.device,
-            "created_at": self.created_at,
-            "message": self.message,
-        }
-        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in facts.items()}
 
 
 class CancelToken:
@@ -245,14 +176,14 @@ def train(
     Raises ConfigError for an impossible config. Every other outcome is a RunResult whose status
     says what happened: finished (stored, if a store is given), cancelled, diverged or failed.
     """
-    run_id = config.run_id
+    data = data or load_dataset(config.dataset)
+    run_id = config.run_id_for(data.fingerprint)
     if store is not None and not force:
         stored = store.get(run_id)
         if stored is not None:
             if listener is not None:
                 listener(Event("finished", run_id, message="cached", epochs=config.epochs))
             return stored
-    data = data or load_dataset(config.dataset)
     validate(
         config,
         train_available=len(data.x_train),
@@ -265,6 +196,7 @@ def train(
         config=config,
         status="failed",
         data_source=data.source,
+        data_id=data.fingerprint,
         params=params,
         created_at=time.time(),
     )
