@@ -102,6 +102,8 @@ class RunConfig:
     weight_decay: float = 0.0  # L2 on kernels (decoupled decay for adamw)
     early_stopping: int = 0  # patience in epochs on validation loss; 0 = off
     seed: int = 42
+    # engine: auto picks, per network, the installed Keras backend that trains it fastest here
+    backend: str = "auto"
 
     def __post_init__(self) -> None:
         # accept lists (from JSON) while keeping the dataclass hashable

@@ -1,0 +1,108 @@
+"""Keras backends: which are installed, which one trains a given network fastest here, and what
+the device is called, without importing a framework the process does not use.
+
+Keras fixes its backend when it is first imported, so each trainer process has exactly one; the
+job queue keeps one trainer per backend in use. The rule for `auto` comes from bench/bench_backends.py
+(figures in the README): on a CPU, JAX runs networks without convolutions several times faster than
+TensorFlow (a small step is mostly Python dispatch, which jit removes), while TensorFlow's oneDNN
+convolutions run several times faster than XLA's CPU convolutions. On a GPU, JAX wins both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND_LABELS = {"auto": "Auto", "tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+PIP_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax[cpu]", "torch": "torch"}
+_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+class BackendUnavailable(Exception):
+    """The chosen backend is not installed; the message names the package to install."""
+
+
+def installed(name: str) -> bool:
+    """Whether the backend's framework can be imported here (checked without importing it)."""
+    return importlib.util.find_spec(_MODULES[name]) is not None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None when `name` can be used, else one sentence saying how to get it."""
+    if name == "auto" or installed(name):
+        return None
+    return (
+        f"The {BACKEND_LABELS[name]} backend is not installed here: "
+        f"pip install '{PIP_PACKAGES[name]}' and restart the playground, or choose Auto."
+    )
+
+
+def gpu_visible() -> bool:
+    """A cheap guess, before any framework is imported, that a CUDA GPU is present."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def choose(has_conv: bool, *, gpu: bool | None = None) -> str:
+    """The installed backend that trains such a network fastest here (see the module's rule)."""
+    gpu = gpu_visible() if gpu is None else gpu
+    if gpu:
+        order = ("jax", "torch", "tensorflow")
+    elif has_conv:
+        order = ("tensorflow", "torch", "jax")
+    else:
+        order = ("jax", "tensorflow", "torch")
+    for name in order:
+        if installed(name):
+            return name
+    raise BackendUnavailable(
+        "No Keras backend is installed: pip install tensorflow (or 'jax[cpu]', or torch)."
+    )
+
+
+def resolve(config) -> str:
+    """The backend a RunConfig trains on: its own choice, or auto's pick for its network.
+
+    Raises BackendUnavailable with one sentence when the chosen one is not installed.
+    """
+    wanted = getattr(config, "backend", "auto")
+    if wanted == "auto":
+        return choose(any(layer.kind == "conv" for layer in config.layers))
+    reason = unavailable_reason(wanted)
+    if reason:
+        raise BackendUnavailable(reason)
+    return wanted
+
+
+def describe_device(backend: str) -> str:
+    """'CPU' or 'GPU: <name>' as seen by `backend` (imports only that framework)."""
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return "GPU: " + ", ".join(d.device_kind for d in gpus) if gpus else "CPU"
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            count = torch.cuda.device_count()
+            return "GPU: " + ", ".join(torch.cuda.get_device_name(i) for i in range(count))
+        return "CPU"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
+        ]
+        return "GPU: " + ", ".join(names)
+    return "CPU"
+
+
+def label(device: str, backend: str) -> str:
+    """'CPU · JAX', 'GPU: NVIDIA H100 · JAX': how every page and the CLI show where a run ran."""
+    if not backend:
+        return device
+    return f"{device} · {BACKEND_LABELS.get(backend, backend)}"
