@@ -17,11 +17,222 @@ CONFIG_VERSION = 2  # bump when the meaning of a field changes, so old run ids s
 MAX_PARAMS = 20_000_000  # beyond this a 2-core machine trains for hours; refuse up front
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
+BACKENDS = ("auto", "tensorflow", "jax", "torch")
 LAYER_KINDS = ("dense", "conv")
+MAX_DENSE_LAYERS = 8  # more than this trains no better on 28x28 images and only adds time
+MAX_CONV_BLOCKS = 4  # four 2x2 poolings take 28x28 down to 1x1
 
 
 class ConfigError(ValueError):
     """An impossible setting; the message is a sentence for the person who chose it."""
+
+
+# ---------------------------------------------------------------------- the table of settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its type, allowed range or choices, label and help.
+
+    validate(), the URL codec, the CLI's options and the sidebar's widgets are all made from these
+    rows, so what one accepts the others can show. `stops` are the values a stepped slider offers;
+    any other in-range value (from a link or the CLI) is still valid and is shown as it is.
+    """
+
+    name: str
+    label: str
+    type: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+    stops: tuple = ()
+    step: float | None = None
+    log: bool = False
+    zero_label: str = ""  # what 0 means when it is special ("all" images, "off")
+    help: str = ""
+
+    def parse(self, text: str):
+        """A value from its URL/CLI text; ValueError with a short reason when it is not one."""
+        text = str(text).strip()
+        if self.type is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected 1 or 0")
+        if self.type is int:
+            return int(text)
+        if self.type is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError("not a finite number")
+            return value
+        return text
+
+    def format(self, value) -> str:
+        """URL text of a value: floats with repr, so they come back bit for bit."""
+        if self.type is bool:
+            return "1" if value else "0"
+        if self.type is float:
+            text = repr(float(value))  # the shortest text that reads back bit for bit
+            return text[:-2] if text.endswith(".0") else text
+        return str(value)
+
+    def problem(self, value) -> str | None:
+        """None for an allowed value, else a sentence naming the setting and its range."""
+        if self.choices and value not in self.choices:
+            return f"{self.label}: '{value}' is not one of {', '.join(map(str, self.choices))}."
+        if self.low is not None and value < self.low:
+            return f"{self.label} must be at least {_show_number(self.low)} (it is {value!r})."
+        if self.high is not None and value > self.high:
+            return f"{self.label} must be at most {_show_number(self.high)} (it is {value!r})."
+        return None
+
+    def clamp(self, value):
+        if self.low is not None and value < self.low:
+            value = self.type(self.low)
+        if self.high is not None and value > self.high:
+            value = self.type(self.high)
+        return value
+
+
+def _show_number(value: float) -> str:
+    return f"{value:,}" if float(value).is_integer() and abs(value) >= 1000 else f"{value:g}"
+
+
+SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("dataset", "Dataset", str, help="Which images to learn from."),
+        Setting(
+            "train_size",
+            "Training images",
+            int,
+            0,
+            10_000_000,
+            stops=(1000, 2000, 5000, 10000, 20000, 30000, 0),
+            zero_label="all",
+            help="A seeded random subset for quick experiments; 0 = every training image.",
+        ),
+        Setting(
+            "validation_split",
+            "Validation split",
+            float,
+            0.0,
+            0.8,
+            step=0.05,
+            help="Held out from training to draw the validation curves.",
+        ),
+        Setting("batch_norm", "Batch normalisation", bool, help="After every hidden layer."),
+        Setting("augment_flip", "Augment: random horizontal flip", bool),
+        Setting(
+            "augment_translate",
+            "Augment: random shift (fraction)",
+            float,
+            0.0,
+            0.5,
+            step=0.05,
+            help="Shift each training image by up to this fraction of its size.",
+        ),
+        Setting(
+            "optimizer",
+            "Optimizer",
+            str,
+            choices=OPTIMIZERS,
+            help="sgd uses momentum 0.9; adamw decays weights separately from the gradient.",
+        ),
+        Setting(
+            "learning_rate",
+            "Learning rate (log scale)",
+            float,
+            1e-7,
+            10.0,
+            stops=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
+            log=True,
+            help="Step size of each update; adam's default is 0.001.",
+        ),
+        Setting(
+            "batch_size",
+            "Batch size",
+            int,
+            1,
+            8192,
+            stops=(8, 16, 32, 64, 128, 256, 512, 1024),
+            help="Images per update.",
+        ),
+        Setting(
+            "epochs",
+            "Epochs",
+            int,
+            1,
+            500,
+            stops=(
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                8,
+                10,
+                12,
+                15,
+                20,
+                25,
+                30,
+                40,
+                50,
+                75,
+                100,
+                150,
+                200,
+                300,
+                500,
+            ),
+            help="Passes over the training images.",
+        ),
+        Setting(
+            "weight_decay",
+            "L2 weight decay",
+            float,
+            0.0,
+            0.1,
+            stops=(0.0, 1e-5, 1e-4, 1e-3, 1e-2),
+            zero_label="off",
+            help="L2 penalty on kernels (decoupled decay for adamw).",
+        ),
+        Setting(
+            "early_stopping",
+            "Early stopping patience",
+            int,
+            0,
+            50,
+            zero_label="off",
+            help="Stop after this many epochs without a better validation loss.",
+        ),
+        Setting("seed", "Random seed", int, 0, 2**31 - 1, help="Same seed, same run."),
+        Setting(
+            "backend",
+            "Backend",
+            str,
+            choices=BACKENDS,
+            help="The Keras backend that trains it; Auto picks the fastest for this network.",
+        ),
+    )
+}
+LAYER_SETTINGS: dict[str, Setting] = {
+    s.name: s
+    for s in (
+        Setting("units", "Units", int, 1, 2048, help="Neurons in this dense layer."),
+        Setting("activation", "Activation", str, choices=ACTIVATIONS),
+        Setting("dropout", "Dropout", float, 0.0, 0.9, step=0.05, help="Share of outputs dropped."),
+        Setting("filters", "Filters", int, 1, 256, stops=(4, 8, 16, 32, 64, 128, 256)),
+        Setting("kernel_size", "Kernel size", int, 1, 9, help="Side of the square kernel."),
+        Setting("pool", "2x2 max-pooling", bool),
+    )
+}
+CONV_FIELDS = ("filters", "kernel_size", "pool", "activation", "dropout")
+DENSE_FIELDS = ("units", "activation", "dropout")
 
 
 @dataclass(frozen=True)
@@ -36,33 +247,39 @@ class LayerSpec:
     kernel_size: int = 3  # conv: square kernel side
     pool: bool = True  # conv: 2x2 max-pooling after the convolution
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return CONV_FIELDS if self.kind == "conv" else DENSE_FIELDS
+
     def encode(self) -> str:
-        if self.kind == "conv":
-            return (
-                f"conv:{self.filters}:{self.kernel_size}:{'pool' if self.pool else 'nopool'}"
-                f":{self.activation}:{_num(self.dropout)}"
-            )
-        return f"dense:{self.units}:{self.activation}:{_num(self.dropout)}"
+        """dense:UNITS:ACTIVATION:DROPOUT or conv:FILTERS:KERNEL:pool|nopool:ACTIVATION:DROPOUT."""
+        parts = [self.kind]
+        for name in self.fields:
+            value = getattr(self, name)
+            if name == "pool":
+                parts.append("pool" if value else "nopool")
+            else:
+                parts.append(LAYER_SETTINGS[name].format(value))
+        return ":".join(parts)
 
     @classmethod
     def decode(cls, text: str) -> LayerSpec:
         parts = text.strip().split(":")
-        try:
-            if parts[0] == "conv" and len(parts) == 6:
-                return cls(
-                    kind="conv",
-                    filters=int(parts[1]),
-                    kernel_size=int(parts[2]),
-                    pool=parts[3] == "pool",
-                    activation=parts[4],
-                    dropout=float(parts[5]),
-                )
-            if parts[0] == "dense" and len(parts) == 4:
-                return cls(
-                    kind="dense", units=int(parts[1]), activation=parts[2], dropout=float(parts[3])
-                )
-        except ValueError:
-            pass
+        kind = parts[0]
+        names = CONV_FIELDS if kind == "conv" else DENSE_FIELDS if kind == "dense" else ()
+        if names and len(parts) == len(names) + 1:
+            values = {}
+            try:
+                for name, part in zip(names, parts[1:], strict=True):
+                    if name == "pool":
+                        if part not in ("pool", "nopool"):
+                            raise ValueError(part)
+                        values[name] = part == "pool"
+                    else:
+                        values[name] = LAYER_SETTINGS[name].parse(part)
+                return cls(kind=kind, **values)
+            except ValueError:
+                pass
         raise ConfigError(
             f"'{text}' is not a layer. Write dense:UNITS:ACTIVATION:DROPOUT or "
             "conv:FILTERS:KERNEL:pool|nopool:ACTIVATION:DROPOUT."
@@ -70,26 +287,23 @@ class LayerSpec:
 
     def describe(self) -> str:
         if self.kind == "conv":
-            text = f"Conv{self.kernel_size}x{self.kernel_size}({self.filters})"
+            text = f"Conv{self.kernel_size}x{self.kernel_size}({self.filters}"
+            text += f", {self.activation})" if self.activation != "relu" else ")"
             text += "+pool" if self.pool else ""
         else:
             text = f"Dense({self.units}, {self.activation})"
         return text + (f"+drop{self.dropout:g}" if self.dropout else "")
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that decides a run's result. Equal configs are the same run."""
+    """Everything that decides a run's result. Equal configs (on equal data) are the same run."""
 
     # data
     dataset: str = "fashion_mnist"
     train_size: int = 0  # 0 = every training image; smaller for quick experiments
     validation_split: float = 0.0  # tutorial trains on everything and only tests at the end
-    # architecture: hidden layers in order; the 10-way output layer is always added
+    # architecture: hidden layers in order; the output layer (one unit per class) is always added
     layers: tuple[LayerSpec, ...] = (LayerSpec(),)
     batch_norm: bool = False  # after every hidden layer, before its activation
     augment_flip: bool = False  # random horizontal flip, training only
@@ -123,10 +337,13 @@ class RunConfig:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
         values = dict(data)
         if "layers" in values:
-            values["layers"] = tuple(
-                layer if isinstance(layer, LayerSpec) else LayerSpec(**layer)
-                for layer in values["layers"]
-            )
+            try:
+                values["layers"] = tuple(
+                    layer if isinstance(layer, LayerSpec) else LayerSpec(**layer)
+                    for layer in values["layers"]
+                )
+            except TypeError as exc:
+                raise ConfigError(f"A layer in this config cannot be read ({exc}).") from None
         return cls(**values)
 
     def to_json(self) -> str:
@@ -134,7 +351,13 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
-        return cls.from_dict(json.loads(text))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"This is not a config: not valid JSON ({exc.msg}).") from None
+        if not isinstance(data, dict):
+            raise ConfigError("This is not a config: expected a JSON object of settings.")
+        return cls.from_dict(data)
 
     def run_id_for(self, data_id: str) -> str:
         """Stable content hash of the config *and* the data it trains on (Dataset.fingerprint).
@@ -152,6 +375,10 @@ class RunConfig:
     def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
+    @property
+    def has_conv(self) -> bool:
+        return any(layer.kind == "conv" for layer in self.layers)
+
     # ------------------------------------------------------------------ URL form
     def to_params(self) -> dict[str, str]:
         """Flat dict of strings, one entry per field (layers as a compact comma list)."""
@@ -160,36 +387,49 @@ class RunConfig:
             value = getattr(self, f.name)
             if f.name == "layers":
                 params["layers"] = ",".join(layer.encode() for layer in value)
-            elif isinstance(value, bool):
-                params[f.name] = "1" if value else "0"
-            elif isinstance(value, float):
-                params[f.name] = _num(value)
             else:
-                params[f.name] = str(value)
+                params[f.name] = SETTINGS[f.name].format(value)
         return params
 
     @classmethod
     def from_params(
         cls, params: dict[str, str], base: RunConfig | None = None
     ) -> tuple[RunConfig, list[str]]:
-        """Parse query parameters leniently: a bad or unknown one keeps the base value.
+        """Parse query parameters leniently; never fails, never changes a value silently.
 
-        Returns the config and one notice per parameter that was ignored.
+        A value that cannot be read, or an unknown choice, keeps the base value; a number outside
+        its range is clamped into it. Each such change comes back as a notice naming the setting
+        and both values.
         """
         base = base or cls()
         values: dict = {}
         notices: list[str] = []
-        types = {f.name: f.type for f in dataclasses.fields(cls)}
         for name, text in params.items():
-            if name not in types:
+            if name == "layers":
+                try:
+                    layers, layer_notices = _parse_layers(str(text))
+                    values["layers"] = layers
+                    notices += layer_notices
+                except ConfigError as exc:
+                    notices.append(
+                        f"Ignored layers={text!r} ({exc}); using {_show(base.layers)} instead."
+                    )
+                continue
+            setting = SETTINGS.get(name)
+            if setting is None:
                 notices.append(f"Ignored unknown setting '{name}'.")
                 continue
             try:
-                values[name] = _parse_field(name, str(text), getattr(base, name))
-            except (ValueError, ConfigError) as exc:
+                value = setting.parse(str(text))
+            except ValueError as exc:
                 notices.append(
                     f"Ignored {name}={text!r} ({exc}); using {_show(getattr(base, name))} instead."
                 )
+                continue
+            value, notice = _fit(setting, value, name, getattr(base, name))
+            values[name] = value
+            if notice:
+                notices.append(notice)
         return base.replace(**values), notices
 
     # ------------------------------------------------------------------ description
@@ -197,29 +437,62 @@ class RunConfig:
         return " → ".join(layer.describe() for layer in self.layers) or "no hidden layer"
 
 
+def _fit(setting: Setting, value, where: str, fallback):
+    """(value, notice): a value made allowed by its setting, and the notice if it changed."""
+    if setting.choices and value not in setting.choices:
+        return fallback, (
+            f"Ignored {where}={value!r}: not one of {', '.join(setting.choices)}; "
+            f"using {_show(fallback)} instead."
+        )
+    clamped = setting.clamp(value)
+    if clamped != value:
+        side = "smallest" if clamped > value else "largest"
+        return clamped, (
+            f"{setting.label}: {value!r} from the link is outside what is allowed; "
+            f"using the {side} allowed value, {clamped!r}."
+        )
+    return value, None
+
+
+def _parse_layers(text: str) -> tuple[tuple[LayerSpec, ...], list[str]]:
+    notices = []
+    layers = []
+    for index, part in enumerate((p for p in text.split(",") if p.strip()), start=1):
+        layer = LayerSpec.decode(part)
+        changes = {}
+        for name in layer.fields:
+            value, notice = _fit(
+                LAYER_SETTINGS[name],
+                getattr(layer, name),
+                f"layer {index} {name}",
+                getattr(LayerSpec(), name),
+            )
+            if notice:
+                notices.append(f"Layer {index}: {notice}")
+                changes[name] = value
+        layers.append(dataclasses.replace(layer, **changes))
+    conv = [layer for layer in layers if layer.kind == "conv"]
+    dense = [layer for layer in layers if layer.kind == "dense"]
+    if len(conv) > MAX_CONV_BLOCKS or len(dense) > MAX_DENSE_LAYERS:
+        notices.append(
+            f"The link has {len(conv)} convolution block(s) and {len(dense)} dense layer(s); "
+            f"the playground builds at most {MAX_CONV_BLOCKS} and {MAX_DENSE_LAYERS}, so the "
+            "last ones were dropped."
+        )
+        conv, dense = conv[:MAX_CONV_BLOCKS], dense[:MAX_DENSE_LAYERS]
+    ordered = conv + dense
+    if ordered != layers[: len(ordered)] and len(ordered) == len(layers):
+        notices.append(
+            "The link had a convolution block after a dense layer; convolution blocks were "
+            "moved first (a convolution needs an image, not a flat vector)."
+        )
+    return tuple(ordered), notices
+
+
 def _show(value) -> str:
     if isinstance(value, tuple):
-        return ",".join(layer.encode() for layer in value)
-    return str(value)
-
-
-def _parse_field(name: str, text: str, current):
-    if name == "layers":
-        return tuple(LayerSpec.decode(part) for part in text.split(",") if part.strip())
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("expected 1 or 0")
-    if isinstance(current, int):
-        return int(text)
-    if isinstance(current, float):
-        value = float(text)
-        if not math.isfinite(value):
-            raise ValueError("not a finite number")
-        return value
-    return text
+        return ",".join(layer.encode() for layer in value) or "(none)"
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 # ---------------------------------------------------------------------- shapes and parameters
@@ -322,6 +595,7 @@ def validate(
     """Raise ConfigError with a sentence for the first impossible setting found.
 
     train_available: how many training images the dataset holds (to check subset and batch size).
+    Ranges and choices come from SETTINGS / LAYER_SETTINGS, the same table the widgets use.
     """
     from core.datasets import DATASETS  # local: keeps config importable on its own
 
@@ -329,31 +603,33 @@ def validate(
         raise ConfigError(
             f"Unknown dataset '{config.dataset}'. Choose one of: {', '.join(DATASETS)}."
         )
-    if len(config.layers) > 16:
-        raise ConfigError(f"{len(config.layers)} hidden layers is too many; use at most 16.")
+    conv = [layer for layer in config.layers if layer.kind == "conv"]
+    dense = [layer for layer in config.layers if layer.kind == "dense"]
+    if len(dense) > MAX_DENSE_LAYERS:
+        raise ConfigError(f"{len(dense)} dense layers is too many; use at most {MAX_DENSE_LAYERS}.")
+    if len(conv) > MAX_CONV_BLOCKS:
+        raise ConfigError(
+            f"{len(conv)} convolution blocks is too many; use at most {MAX_CONV_BLOCKS}."
+        )
     for index, layer in enumerate(config.layers, start=1):
         if layer.kind not in LAYER_KINDS:
             raise ConfigError(f"Layer {index}: unknown kind '{layer.kind}' (dense or conv).")
-        if layer.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"Layer {index}: unknown activation '{layer.activation}'. "
-                f"Choose one of: {', '.join(ACTIVATIONS)}."
-            )
-        if not 0.0 <= layer.dropout < 1.0:
-            raise ConfigError(
-                f"Layer {index}: dropout must be at least 0 and below 1 (it is {layer.dropout:g}); "
-                "a dropout of 1 would switch the layer off."
-            )
         if layer.kind == "dense" and layer.units < 1:
             raise ConfigError(f"Layer {index} (Dense) needs at least 1 unit; it has {layer.units}.")
         if layer.kind == "conv" and layer.filters < 1:
             raise ConfigError(
                 f"Layer {index} (Conv2D) needs at least 1 filter; it has {layer.filters}."
             )
-        if layer.kind == "conv" and layer.kernel_size < 1:
-            raise ConfigError(f"Layer {index} (Conv2D): the kernel size must be at least 1.")
-    if not 0.0 <= config.augment_translate <= 0.5:
-        raise ConfigError("Random translation must be between 0 and 0.5 of the image size.")
+        if not 0.0 <= layer.dropout <= LAYER_SETTINGS["dropout"].high:
+            raise ConfigError(
+                f"Layer {index}: dropout must be between 0 and "
+                f"{LAYER_SETTINGS['dropout'].high:g} (it is {layer.dropout:g}); "
+                "a dropout of 1 would switch the layer off."
+            )
+        for name in layer.fields:
+            problem = LAYER_SETTINGS[name].problem(getattr(layer, name))
+            if problem:
+                raise ConfigError(f"Layer {index}: {problem}")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(
             f"Unknown optimizer '{config.optimizer}'. Choose one of: {', '.join(OPTIMIZERS)}."
@@ -364,25 +640,17 @@ def validate(
         )
     if config.epochs < 1:
         raise ConfigError(f"Train for at least 1 epoch (asked for {config.epochs}).")
-    if config.epochs > 500:
-        raise ConfigError(f"{config.epochs} epochs is too many here; use at most 500.")
-    if config.batch_size < 1:
-        raise ConfigError(f"The batch size must be at least 1 (it is {config.batch_size}).")
-    if not 0.0 <= config.validation_split < 0.9:
-        raise ConfigError(
-            f"The validation split must be between 0 and 0.9 (it is {config.validation_split:g})."
-        )
-    if config.weight_decay < 0:
-        raise ConfigError("Weight decay cannot be negative.")
-    if config.early_stopping < 0:
-        raise ConfigError("Early-stopping patience cannot be negative.")
     if config.early_stopping and config.validation_split == 0:
         raise ConfigError(
             "Early stopping watches the validation loss: set a validation split above 0 "
             "or turn early stopping off."
         )
-    if config.train_size < 0:
-        raise ConfigError("The training subset size cannot be negative (0 means all images).")
+    for name, setting in SETTINGS.items():
+        if name == "dataset":
+            continue
+        problem = setting.problem(getattr(config, name))
+        if problem:
+            raise ConfigError(problem)
     if train_available is not None:
         if config.train_size > train_available:
             raise ConfigError(
@@ -417,16 +685,11 @@ def fit_size(config: RunConfig, train_available: int) -> int:
 PRESETS: dict[str, RunConfig] = {
     # Exactly the Keras tutorial: Flatten, Dense(128, relu), Dense(10) logits; adam; 10 epochs.
     "seed": RunConfig(),
-    # One small convolution (8 filters) learns more per epoch than any dense layer did, and four
-    # times the batch means a quarter of the steps: 0.89 in four epochs, under half seed's time.
-    "fast": RunConfig(
-        layers=(LayerSpec(kind="conv", filters=8, kernel_size=3), LayerSpec(units=128)),
-        learning_rate=2e-3,
-        batch_size=128,
-        epochs=4,
-    ),
-    # Two conv blocks learn local shapes (collars, heels, straps). Sized for 2 CPU cores: six
-    # epochs stay under 4 minutes (about 0.90); it keeps improving with more epochs.
+    # Twice the units and twice the batch: each epoch learns more in half the steps, and on JAX a
+    # dense step costs little but Python dispatch, so 0.88 comes in 8 short epochs.
+    "fast": RunConfig(layers=(LayerSpec(units=256),), batch_size=64, epochs=8),
+    # Two conv blocks learn local shapes (collars, heels, straps); dropout keeps the dense layer
+    # from memorising. Test accuracy tops out near 0.915 at about 10 epochs, then overfits.
     "cnn": RunConfig(
         layers=(
             LayerSpec(kind="conv", filters=32, kernel_size=3),
@@ -434,14 +697,30 @@ PRESETS: dict[str, RunConfig] = {
             LayerSpec(units=128, dropout=0.3),
         ),
         learning_rate=2e-3,
-        batch_size=256,
-        epochs=6,
+        batch_size=128,
+        epochs=10,
+    ),
+    # VGG-style: two convolutions before each pooling see 5x5 patterns cheaply; batch norm lets a
+    # higher learning rate work and dropout after each stage fights the overfitting cnn shows.
+    "best": RunConfig(
+        layers=(
+            LayerSpec(kind="conv", filters=32, kernel_size=3, pool=False),
+            LayerSpec(kind="conv", filters=32, kernel_size=3, dropout=0.25),
+            LayerSpec(kind="conv", filters=64, kernel_size=3, pool=False),
+            LayerSpec(kind="conv", filters=64, kernel_size=3, dropout=0.25),
+            LayerSpec(units=256, dropout=0.5),
+        ),
+        batch_norm=True,
+        learning_rate=2e-3,
+        batch_size=128,
+        epochs=15,
     ),
 }
 PRESET_NOTES = {
     "seed": "the classic Keras tutorial network (about 0.88 test accuracy)",
-    "fast": "one small convolution: the tutorial's accuracy in under half its time",
-    "cnn": "two convolution blocks (about 0.90 in under 4 minutes on 2 cores)",
+    "fast": "a wider dense layer: the tutorial's accuracy in a fraction of its time",
+    "cnn": "two convolution blocks (about 0.91)",
+    "best": "a VGG-style network with batch norm (about 0.925; minutes on a GPU, long on a CPU)",
 }
 
 

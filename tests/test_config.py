@@ -25,18 +25,22 @@ CONV = LayerSpec(kind="conv", filters=8, kernel_size=3)
     "config, fragment",
     [
         (RunConfig(layers=(LayerSpec(units=0),)), "needs at least 1 unit"),
-        (RunConfig(layers=(LayerSpec(kind="conv", kernel_size=29),)), "larger than its 28x28"),
+        (RunConfig(layers=(LayerSpec(kind="conv", kernel_size=29),)), "at most 9 (it is 29)"),
+        (
+            RunConfig(layers=(CONV, CONV, CONV, LayerSpec(kind="conv", kernel_size=2))),
+            "larger than its 1x1 input",
+        ),
         (
             RunConfig(layers=(CONV, CONV, LayerSpec(kind="conv", kernel_size=7))),
             "larger than its 5x5 input",
         ),
         (RunConfig(learning_rate=0.0), "learning rate must be greater than 0"),
         (RunConfig(learning_rate=-0.1), "learning rate must be greater than 0"),
-        (RunConfig(batch_size=70_000), "larger than the training set"),
+        (RunConfig(batch_size=70_000), "Batch size must be at most 8,192"),
         (RunConfig(train_size=500, batch_size=600), "larger than the training set"),
         (RunConfig(layers=(LayerSpec(units=1024),) * 20), "too many"),
         (
-            RunConfig(layers=(LayerSpec(units=4096), LayerSpec(units=4096), LayerSpec(units=2048))),
+            RunConfig(layers=(LayerSpec(units=2048),) * 6),
             "more than the cap of 20,000,000",
         ),
         (RunConfig(layers=(LayerSpec(units=64), CONV)), "convolution after a dense layer"),
@@ -71,12 +75,18 @@ def test_presets_are_valid():
 
 def test_run_id_is_stable_and_content_based():
     config = PRESETS["cnn"]
-    assert config.run_id == RunConfig.from_json(config.to_json()).run_id
-    assert config.run_id == config.replace().run_id
-    assert config.run_id != config.replace(epochs=config.epochs + 1).run_id
-    assert config.run_id != config.replace(learning_rate=config.learning_rate * 2).run_id
+    data = "0123456789abcdef"
+
+    def rid(c):
+        return c.run_id_for(data)
+
+    assert rid(config) == rid(RunConfig.from_json(config.to_json()))
+    assert rid(config) == rid(config.replace())
+    assert rid(config) != rid(config.replace(epochs=config.epochs + 1))
+    assert rid(config) != rid(config.replace(learning_rate=config.learning_rate * 2))
+    assert rid(config) != config.run_id_for("fedcba9876543210")  # other data, other run
     # the same id from a fresh interpreter with a different hash seed
-    code = "from core.config import PRESETS; print(PRESETS['cnn'].run_id)"
+    code = "from core.config import PRESETS; print(PRESETS['cnn'].run_id_for('0123456789abcdef'))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -85,7 +95,7 @@ def test_run_id_is_stable_and_content_based():
         env={"PYTHONHASHSEED": "123", "PATH": ""},
         cwd=str(__import__("pathlib").Path(__file__).resolve().parent.parent),
     ).stdout.strip()
-    assert out == config.run_id
+    assert out == rid(config)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -95,7 +105,7 @@ def test_query_parameter_round_trip(name):
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in params.items())
     back, notices = RunConfig.from_params(params)
     assert notices == []
-    assert back == config and back.run_id == config.run_id
+    assert back == config and back.to_json() == config.to_json()
 
 
 def test_bad_query_parameters_fall_back_with_a_notice():

@@ -66,7 +66,7 @@ def test_page_renders_with_stored_runs(filled, name):
 def test_slider_changes_parameter_count_and_url(home, full_data):
     at = page("train")
     assert metric(at, "Parameters") == "101,770"
-    at.slider(key="sb_units_0").set_value(256).run()
+    at.slider(key="sb_dense_0_units").set_value(256).run()
     assert metric(at, "Parameters") == "203,530"
     assert at.query_params["layers"] == "dense:256:relu:0"
     at.slider(key="sb_n_dense").set_value(2).run()
@@ -77,10 +77,10 @@ def test_slider_changes_parameter_count_and_url(home, full_data):
 def test_invalid_combination_disables_train_with_the_reason(home, full_data):
     at = page("train")
     at.select_slider(key="sb_train_size").set_value(1000).run()
-    at.select_slider(key="sb_batch").set_value(1024).run()
+    at.select_slider(key="sb_batch_size").set_value(1024).run()
     assert at.button(key="train_start").disabled
     assert "larger than the training set" in at.error[0].value
-    at.select_slider(key="sb_batch").set_value(64).run()
+    at.select_slider(key="sb_batch_size").set_value(64).run()
     assert not at.button(key="train_start").disabled and not at.error
 
 
@@ -90,8 +90,8 @@ def test_stale_url_parameter_falls_back_with_a_notice(home, full_data):
     notices = " ".join(w.value for w in at.sidebar.warning)
     assert "epochs='lots'" in notices and "using 10 instead" in notices
     assert "unknown setting 'colour'" in notices
-    assert at.slider(key="sb_epochs").value == 10
-    assert at.select_slider(key="sb_lr").value == 0.01  # the valid one was taken
+    assert at.select_slider(key="sb_epochs").value == 10
+    assert at.select_slider(key="sb_learning_rate").value == 0.01  # the valid one was taken
     assert at.query_params["epochs"] == "10"
 
 
@@ -226,7 +226,7 @@ def test_classify_offers_to_train_the_fast_preset_when_the_store_is_empty(home, 
     job = at.session_state["classify_job_id"]
     queue = shared_queue()
     status = queue.status(job)
-    assert status.run_id == preset("fast").run_id and status.active
+    assert status.active and status.epochs == preset("fast").epochs  # the fast preset's job
     queue.cancel(job)  # the real queue took it; no need to spend the test's time on it
     assert queue.wait(job, timeout=120).state == "cancelled"
     at.run()  # the progress fragment notices, forgets the job and says what happened

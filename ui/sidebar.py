@@ -1,135 +1,148 @@
 """The shared sidebar: network and training controls <-> RunConfig <-> URL query parameters.
 
-Widget keys start with `sb_`.
+Every control is made from core.config's table of settings (SETTINGS, LAYER_SETTINGS), so a
+value that validate() accepts is one the widget can show: a link or an "Open" never meets a widget
+narrower than the engine. Widget keys are `sb_<field>` and `sb_<conv|dense>_<i>_<field>`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core.backends import BACKEND_LABELS, unavailable_reason
 from core.config import (
-    ACTIVATIONS,
-    OPTIMIZERS,
+    CONV_FIELDS,
+    DENSE_FIELDS,
+    LAYER_SETTINGS,
+    MAX_CONV_BLOCKS,
+    MAX_DENSE_LAYERS,
     PRESET_NOTES,
     PRESETS,
+    SETTINGS,
     ConfigError,
     LayerSpec,
     RunConfig,
+    Setting,
     validate,
 )
 from core.datasets import DATASETS
 
-LEARNING_RATES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
-BATCH_SIZES = [8, 16, 32, 64, 128, 256, 512, 1024]
-TRAIN_SIZES = [1000, 2000, 5000, 10000, 20000, 30000, 0]  # 0 = all
-MAX_DENSE, MAX_CONV = 8, 3
+TOP_FIELDS = tuple(name for name in SETTINGS)  # every RunConfig field except layers
+SAVED = "sb_saved"  # JSON of the last config, restored when another page dropped the widgets
+
+
+def _layer_key(kind: str, index: int, name: str) -> str:
+    return f"sb_{kind}_{index}_{name}"
 
 
 def _put(config: RunConfig) -> None:
     """Write a config into the widgets' session-state keys."""
     s = st.session_state
-    s.sb_dataset = config.dataset
-    dense = [layer for layer in config.layers if layer.kind == "dense"]
-    conv = [layer for layer in config.layers if layer.kind == "conv"]
-    s.sb_n_dense, s.sb_n_conv = len(dense), len(conv)
-    for i, layer in enumerate(dense):
-        s[f"sb_units_{i}"] = layer.units
-        s[f"sb_act_{i}"] = layer.activation
-        s[f"sb_drop_{i}"] = layer.dropout
-    for i, layer in enumerate(conv):
-        s[f"sb_filters_{i}"] = layer.filters
-        s[f"sb_kernel_{i}"] = layer.kernel_size
-        s[f"sb_pool_{i}"] = layer.pool
-    s.sb_batch_norm = config.batch_norm
-    s.sb_flip = config.augment_flip
-    s.sb_translate = config.augment_translate
-    s.sb_optimizer = config.optimizer
-    s.sb_lr = config.learning_rate
-    s.sb_batch = config.batch_size
-    s.sb_epochs = config.epochs
-    s.sb_val = config.validation_split
-    s.sb_train_size = config.train_size
-    s.sb_early = config.early_stopping
-    s.sb_decay = config.weight_decay
-    s.sb_seed = config.seed
+    for name in TOP_FIELDS:
+        s[f"sb_{name}"] = getattr(config, name)
+    for kind, fields in (("conv", CONV_FIELDS), ("dense", DENSE_FIELDS)):
+        layers = [layer for layer in config.layers if layer.kind == kind]
+        s[f"sb_n_{kind}"] = len(layers)
+        for i, layer in enumerate(layers):
+            for name in fields:
+                s[_layer_key(kind, i, name)] = getattr(layer, name)
 
 
 def _get() -> RunConfig:
     """Read the widgets' session-state keys back into a config."""
     s = st.session_state
-    conv = tuple(
-        LayerSpec(
-            kind="conv",
-            filters=s.get(f"sb_filters_{i}", 32),
-            kernel_size=s.get(f"sb_kernel_{i}", 3),
-            pool=s.get(f"sb_pool_{i}", True),
-        )
-        for i in range(s.sb_n_conv)
-    )
-    dense = tuple(
-        LayerSpec(
-            units=s.get(f"sb_units_{i}", 128),
-            activation=s.get(f"sb_act_{i}", "relu"),
-            dropout=s.get(f"sb_drop_{i}", 0.0),
-        )
-        for i in range(s.sb_n_dense)
-    )
-    return RunConfig(
-        dataset=s.sb_dataset,
-        train_size=s.sb_train_size,
-        validation_split=s.sb_val,
-        layers=conv + dense,
-        batch_norm=s.sb_batch_norm,
-        augment_flip=s.sb_flip,
-        augment_translate=s.sb_translate,
-        optimizer=s.sb_optimizer,
-        learning_rate=s.sb_lr,
-        batch_size=s.sb_batch,
-        epochs=s.sb_epochs,
-        weight_decay=s.sb_decay,
-        early_stopping=s.sb_early,
-        seed=s.sb_seed,
-    )
-
-
-def _supported(config: RunConfig) -> RunConfig:
-    """Fit a config parsed from a URL into what the sidebar can show (convs first, limits)."""
-    conv = [layer for layer in config.layers if layer.kind == "conv"][:MAX_CONV]
-    dense = [layer for layer in config.layers if layer.kind == "dense"][:MAX_DENSE]
-    return config.replace(layers=tuple(conv + dense))
+    default = LayerSpec()
+    layers = []
+    for kind, fields in (("conv", CONV_FIELDS), ("dense", DENSE_FIELDS)):
+        for i in range(s[f"sb_n_{kind}"]):
+            values = {
+                name: s.get(_layer_key(kind, i, name), getattr(default, name)) for name in fields
+            }
+            layers.append(LayerSpec(kind=kind, **values))
+    return RunConfig(layers=tuple(layers), **{name: s[f"sb_{name}"] for name in TOP_FIELDS})
 
 
 def load_config(config: RunConfig) -> None:
     """Make the sidebar show `config` the next time it is drawn (used by 'open run')."""
-    st.session_state.sb_saved = config.to_json()
+    st.session_state[SAVED] = config.to_json()
     st.session_state.sb_ready = True
-    st.session_state.pop("sb_n_dense", None)  # forces a restore from sb_saved
+    st.session_state.sb_notices = []
+    st.session_state.pop("sb_n_dense", None)  # forces a restore from the saved copy
 
 
 def _apply_preset() -> None:
     _put(PRESETS[st.session_state.sb_preset])
 
 
-def _init_from_url() -> None:
+def _config_from_url() -> tuple[RunConfig, list[str]]:
     params = {k: st.query_params[k] for k in st.query_params}
-    config, notices = (
-        RunConfig.from_params(params, base=PRESETS["seed"])
-        if params
-        else (
-            PRESETS["seed"],
-            [],
+    config, notices = RunConfig.from_params(params, base=PRESETS["seed"])
+    if config.dataset not in DATASETS:
+        notices.append(
+            f"Ignored dataset={config.dataset!r}: no such dataset here; using Fashion-MNIST."
         )
-    )
-    try:
-        validate(config)
-    except ConfigError as exc:
-        notices.append(f"The link's settings are impossible ({exc}) Using the seed preset.")
-        config = PRESETS["seed"]
-    if _supported(config) != config:
-        notices.append("The link's layer order was adjusted: convolution blocks come first.")
-    _put(_supported(config))
-    st.session_state.sb_notices = notices
+        config = config.replace(dataset="fashion_mnist")
+    return config, notices
+
+
+def _restore() -> None:
+    """Fill the widgets: from the saved copy when there is one, else from the URL."""
+    saved = st.session_state.get(SAVED)
+    config = None
+    if saved and st.session_state.get("sb_ready"):
+        try:
+            config = RunConfig.from_json(saved)
+        except ConfigError:
+            config = None
+    if config is None:
+        config, notices = _config_from_url()
+        st.session_state.sb_notices = notices
+    _put(config)
     st.session_state.sb_ready = True
+
+
+def _options(setting: Setting, current) -> list:
+    """A stepped control's values: the table's stops plus the current value, in order."""
+    values = set(setting.stops) | {current}
+    if setting.zero_label == "all":  # 0 means "everything": the far end, not the start
+        return sorted(values - {0}) + ([0] if 0 in values else [])
+    return sorted(values)
+
+
+def _format(setting: Setting):
+    def show(value) -> str:
+        if value == 0 and setting.zero_label:
+            return setting.zero_label
+        if setting.name == "backend":
+            reason = unavailable_reason(value)
+            return BACKEND_LABELS[value] + (" (not installed)" if reason else "")
+        if isinstance(value, float):
+            return f"{value:g}"
+        return (
+            f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+        )
+
+    return show
+
+
+def _control(setting: Setting, key: str) -> None:
+    """The widget the table's row asks for, bound to session-state key `key`."""
+    s = st.session_state
+    kw = {"key": key, "help": setting.help or None}
+    if setting.type is bool:
+        st.checkbox(setting.label, **kw)
+    elif setting.choices:
+        st.selectbox(setting.label, setting.choices, format_func=_format(setting), **kw)
+    elif setting.stops:
+        st.select_slider(
+            setting.label, _options(setting, s[key]), format_func=_format(setting), **kw
+        )
+    elif setting.high - setting.low > 10_000:
+        st.number_input(setting.label, int(setting.low), int(setting.high), **kw)
+    elif setting.type is float:
+        st.slider(setting.label, float(setting.low), float(setting.high), step=setting.step, **kw)
+    else:
+        st.slider(setting.label, int(setting.low), int(setting.high), **kw)
 
 
 def _layer_controls() -> None:
@@ -137,86 +150,53 @@ def _layer_controls() -> None:
     st.slider(
         "Convolution blocks",
         0,
-        MAX_CONV,
+        MAX_CONV_BLOCKS,
         key="sb_n_conv",
         help="Conv2D (valid padding) + optional 2x2 max-pooling, before the dense layers.",
     )
     for i in range(s.sb_n_conv):
         with st.expander(f"Conv block {i + 1}", expanded=False):
-            s.setdefault(f"sb_filters_{i}", 32)
-            s.setdefault(f"sb_kernel_{i}", 3)
-            s.setdefault(f"sb_pool_{i}", True)
-            st.select_slider("Filters", [4, 8, 16, 32, 64, 128], key=f"sb_filters_{i}")
-            st.select_slider("Kernel size", [1, 2, 3, 4, 5, 7, 9], key=f"sb_kernel_{i}")
-            st.checkbox("2x2 max-pooling", key=f"sb_pool_{i}")
+            for name in CONV_FIELDS:
+                key = _layer_key("conv", i, name)
+                s.setdefault(key, getattr(LayerSpec(kind="conv"), name))
+                _control(LAYER_SETTINGS[name], key)
     st.slider(
         "Hidden dense layers",
         0,
-        MAX_DENSE,
+        MAX_DENSE_LAYERS,
         key="sb_n_dense",
-        help="0 leaves a linear classifier: Flatten straight into the 10 outputs.",
+        help="0 leaves a linear classifier: Flatten straight into the outputs.",
     )
     for i in range(s.sb_n_dense):
         with st.expander(f"Dense layer {i + 1}", expanded=i == 0):
-            s.setdefault(f"sb_units_{i}", 128)
-            s.setdefault(f"sb_act_{i}", "relu")
-            s.setdefault(f"sb_drop_{i}", 0.0)
-            st.slider("Units", 8, 1024, step=8, key=f"sb_units_{i}")
-            st.selectbox("Activation", ACTIVATIONS, key=f"sb_act_{i}")
-            st.slider("Dropout", 0.0, 0.8, step=0.05, key=f"sb_drop_{i}")
-    st.checkbox("Batch normalisation", key="sb_batch_norm")
-    st.checkbox("Augment: random horizontal flip", key="sb_flip")
-    st.slider("Augment: random shift (fraction)", 0.0, 0.3, step=0.05, key="sb_translate")
+            for name in DENSE_FIELDS:
+                key = _layer_key("dense", i, name)
+                s.setdefault(key, getattr(LayerSpec(), name))
+                _control(LAYER_SETTINGS[name], key)
+    for name in ("batch_norm", "augment_flip", "augment_translate"):
+        _control(SETTINGS[name], f"sb_{name}")
 
 
-def _training_controls() -> None:
-    s = st.session_state
-    st.selectbox(
-        "Optimizer",
-        OPTIMIZERS,
-        key="sb_optimizer",
-        help="sgd uses momentum 0.9; adamw decays weights separately from the gradient.",
-    )
-    # a value from a link may lie between the steps: offer it too (local copies, never shared)
-    learning_rates = sorted({*LEARNING_RATES, s.sb_lr})
-    st.select_slider(
-        "Learning rate (log scale)", learning_rates, key="sb_lr", format_func=lambda v: f"{v:g}"
-    )
-    st.select_slider("Batch size", sorted({*BATCH_SIZES, s.sb_batch}), key="sb_batch")
-    st.slider("Epochs", 1, 50, key="sb_epochs")
-    st.slider(
-        "Validation split",
-        0.0,
-        0.5,
-        step=0.05,
-        key="sb_val",
-        help="Held out from training to draw the validation curves.",
-    )
-    sizes = sorted({*TRAIN_SIZES, s.sb_train_size} - {0}) + [0]
-    st.select_slider(
-        "Training images",
-        sizes,
-        key="sb_train_size",
-        format_func=lambda v: "all" if v == 0 else f"{v:,}",
-    )
-    st.slider("Early stopping patience (0 = off)", 0, 10, key="sb_early")
-    st.select_slider(
-        "L2 weight decay",
-        [0.0, 1e-5, 1e-4, 1e-3, 1e-2],
-        key="sb_decay",
-        format_func=lambda v: f"{v:g}",
-    )
-    st.number_input("Random seed", 0, 2**31 - 1, key="sb_seed")
+TRAINING_FIELDS = (
+    "optimizer",
+    "learning_rate",
+    "batch_size",
+    "epochs",
+    "validation_split",
+    "train_size",
+    "early_stopping",
+    "weight_decay",
+    "seed",
+    "backend",
+)
 
 
 def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str | None]:
     """Draw the sidebar; return the config it describes and the reason it is invalid, if any."""
-    if not st.session_state.get("sb_ready"):
-        _init_from_url()
-    elif "sb_n_dense" not in st.session_state:
-        # Streamlit drops a widget's state on runs that do not draw it (another page was shown):
-        # restore the sidebar from the plain copy kept below.
-        _put(_supported(RunConfig.from_json(st.session_state.sb_saved)))
+    if not st.session_state.get("sb_ready") or "sb_n_dense" not in st.session_state:
+        # First run, or Streamlit dropped the widgets' state on a run that did not draw them
+        # (another page was shown): restore from the plain copy, else from the URL.
+        _restore()
     with st.sidebar:
         for notice in st.session_state.get("sb_notices", []):
             st.warning(notice, icon=":material/link_off:")
@@ -228,21 +208,23 @@ def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str |
             list(PRESETS),
             key="sb_preset",
             index=None,
-            placeholder="seed, fast or cnn…",
+            placeholder=", ".join(PRESETS) + "…",
             on_change=_apply_preset,
             format_func=lambda k: f"{k}: {PRESET_NOTES[k]}",
         )
         st.subheader("Network")
         _layer_controls()
         st.subheader("Training")
-        _training_controls()
+        for name in TRAINING_FIELDS:
+            _control(SETTINGS[name], f"sb_{name}")
     config = _get()
-    st.session_state.sb_saved = config.to_json()
-    error = None
-    try:
-        validate(config, train_available=train_available)
-    except ConfigError as exc:
-        error = str(exc)
+    st.session_state[SAVED] = config.to_json()
+    error = unavailable_reason(config.backend)
+    if error is None:
+        try:
+            validate(config, train_available=train_available)
+        except ConfigError as exc:
+            error = str(exc)
     params = config.to_params()
     if {k: st.query_params.get(k) for k in params} != params:
         st.query_params.from_dict(params)
