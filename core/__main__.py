@@ -5,9 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from pathlib import Path
 
-from core.config import OPTIMIZERS, PRESETS, ConfigError, preset
+from core.backends import BackendUnavailable, label, resolve
+from core.config import (
+    PRESETS,
+    SETTINGS,
+    ConfigError,
+    LayerSpec,
+    RunConfig,
+    Setting,
+    preset,
+    validate,
+)
 from core.datasets import DATASETS, DatasetUnavailable, describe_source, load_dataset
 from core.store import RunStore
 
@@ -53,28 +65,50 @@ class ConsoleProgress:
             print(f"\n{event.kind}: {event.message}", file=self.stream)
 
 
-def cmd_train(args, store: RunStore) -> int:
-    from core.training import train
-
-    config = preset(args.preset)
+def config_from_args(args) -> RunConfig:
+    """The preset or config file, then every override given on the command line."""
+    if args.config:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise ConfigError(f"The config file {args.config} cannot be read ({exc.strerror}).")
+        config = RunConfig.from_json(text)
+    else:
+        config = preset(args.preset)
     overrides = {}
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.train_size is not None:
-        overrides["train_size"] = args.train_size
-    for name in ("seed", "learning_rate", "optimizer", "batch_size"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    config = config.replace(**overrides)
-    cached = store.get(config.run_id) if not args.force else None
+    for name in SETTINGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if args.layers is not None:
+        overrides["layers"] = tuple(
+            LayerSpec.decode(part) for part in args.layers.split(",") if part.strip()
+        )
+    return config.replace(**overrides)
+
+
+def cmd_train(args, store: RunStore) -> int:
+    config = config_from_args(args)
+    data = load_dataset(config.dataset)
+    validate(
+        config,
+        train_available=len(data.x_train),
+        input_shape=data.input_shape,
+        num_classes=data.num_classes,
+    )
+    cached = store.get(config.run_id_for(data.fingerprint)) if not args.force else None
     if cached is not None:
         result = cached
     else:
-        data = load_dataset(config.dataset)
+        backend = _start_backend(config)
+        from core.training import describe_device, train
+
+        device = _quietly(describe_device)
         if not args.json:
             print(describe_source(data), file=sys.stderr)
+            print(f"training on {label(device, backend)}", file=sys.stderr)
         listener = None if args.json else ConsoleProgress()
-        result = train(config, data, listener=listener, store=store, force=args.force)
+        result = _quietly(train, config, data, listener=listener, store=store, force=args.force)
     if args.json:
         print(json.dumps(result.summary()))
     else:
@@ -84,11 +118,57 @@ def cmd_train(args, store: RunStore) -> int:
                 f"run {result.run_id} {origin}: test accuracy {result.test_accuracy:.4f}, "
                 f"test loss {result.test_loss:.4f}, {result.epochs_trained} epoch(s) in "
                 f"{result.train_seconds:.1f} s ({result.images_per_second:,.0f} images/s) on "
-                f"{result.device}; data: {result.data_source}; store: {store.home}"
+                f"{label(result.device, result.backend)}; data: {result.data_source}; "
+                f"store: {store.home}"
             )
         else:
             print(f"run {result.run_id} {result.status}: {result.message}")
     return 0 if result.ok else 1
+
+
+def _start_backend(config: RunConfig) -> str:
+    """Fix this process's Keras backend to the one the config trains on (before Keras loads)."""
+    backend = resolve(config)
+    loaded = sys.modules.get("keras")
+    if loaded is not None and loaded.backend.backend() != backend:
+        raise ConfigError(
+            f"This process already runs Keras on {loaded.backend.backend()}; "
+            f"run the command again to train on {backend}."
+        )
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # share a GPU politely
+    return backend
+
+
+def _quietly(fn, *args, **kw):
+    """Run fn with the C++ libraries' start-up chatter (absl, CUDA probes) kept off the screen.
+
+    TensorFlow and XLA write "failed call to cuInit" and the like straight to file descriptor 2
+    when they load, whatever Python's logging says; our own progress goes to sys.stderr, which is
+    pointed at a duplicate of the real stream meanwhile.
+    """
+    if os.environ.get("PLAYGROUND_VERBOSE"):
+        return fn(*args, **kw)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    ours = os.fdopen(os.dup(saved), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    real_stderr = sys.stderr
+    try:
+        os.dup2(devnull, 2)
+        sys.stderr = ours
+        for listener in (kw.get("listener"),):
+            if isinstance(listener, ConsoleProgress):
+                listener.stream = ours
+        return fn(*args, **kw)
+    finally:
+        sys.stderr = real_stderr
+        ours.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+        ours.close()
 
 
 def cmd_runs(args, store: RunStore) -> int:
@@ -105,6 +185,7 @@ def cmd_runs(args, store: RunStore) -> int:
             "test_loss",
             "train_seconds",
             "device",
+            "backend",
             "data_source",
         )
         print(json.dumps([{k: row[k] for k in keys} for row in rows]))
@@ -114,6 +195,7 @@ def cmd_runs(args, store: RunStore) -> int:
         print(
             f"{row['run_id']}  acc {row['test_accuracy']:.4f}  {row['epochs']:>2} ep  "
             f"{row['train_seconds']:7.1f} s  {row['params']:>10,} params  {row['architecture']}"
+            f"  [{label(row['device'], row.get('backend', ''))}]"
         )
     return 0
 
@@ -188,19 +270,46 @@ def _plain(line: dict) -> str:
     return text + "".join(f"\n    warning: {w}" for w in line["warnings"])
 
 
+def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
+    """One option per row of the settings table: same names, types and choices as the app."""
+    flag = "--" + setting.name.replace("_", "-")
+    kw: dict = {"dest": setting.name, "help": setting.help or setting.label}
+    if setting.type is bool:
+        kw.update(type=setting.parse, metavar="1|0")
+    elif setting.choices:
+        kw.update(choices=setting.choices)
+    else:
+        kw.update(type=setting.type)
+        if setting.low is not None:
+            kw["help"] += f" ({_range(setting)})"
+    parser.add_argument(flag, **kw)
+
+
+def _range(setting: Setting) -> str:
+    return f"{setting.low:g} to {setting.high:g}"
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Deep Learning Playground engine.")
     parser.add_argument("--home", help="run store folder (default: $PLAYGROUND_HOME or cache)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    train_p = sub.add_parser("train", help="train a preset, or answer it from the store")
-    train_p.add_argument("--preset", required=True, choices=sorted(PRESETS))
-    train_p.add_argument("--epochs", type=int)
-    train_p.add_argument("--train-size", type=int, help="train on a subset of this many images")
-    train_p.add_argument("--seed", type=int)
-    train_p.add_argument("--learning-rate", type=float)
-    train_p.add_argument("--optimizer", choices=OPTIMIZERS)
-    train_p.add_argument("--batch-size", type=int)
-    train_p.add_argument("--force", action="store_true", help="train even if stored")
+    train_p = sub.add_parser(
+        "train", help="train a preset or a config file, or answer it from the store"
+    )
+    source = train_p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", choices=sorted(PRESETS))
+    source.add_argument(
+        "--config", metavar="FILE", help="a config.json (as the Runs page and the store write)"
+    )
+    for setting in SETTINGS.values():
+        _add_setting(train_p, setting)
+    train_p.add_argument(
+        "--layers",
+        help="hidden layers, e.g. conv:32:3:pool:relu:0,dense:128:relu:0.3",
+    )
+    train_p.add_argument(
+        "--force", action="store_true", help="train even if stored, and replace it"
+    )
     train_p.add_argument("--json", action="store_true", help="last line: one JSON object")
     runs_p = sub.add_parser("runs", help="list stored runs")
     runs_p.add_argument("--json", action="store_true")
@@ -220,9 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "classify":
             return cmd_classify(args, store)
         return cmd_runs(args, store)
-    except (ConfigError, DatasetUnavailable) as exc:
+    except (ConfigError, DatasetUnavailable, BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # the reader went away (`python -m core runs | head -3`): that is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted; nothing half-done was stored.", file=sys.stderr)
         return 130

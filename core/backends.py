@@ -2,7 +2,8 @@
 the device is called, without importing a framework the process does not use.
 
 Keras fixes its backend when it is first imported, so each trainer process has exactly one; the
-job queue keeps one trainer per backend in use. The rule for `auto` comes from bench/bench_backends.py
+job queue keeps one trainer per backend in use. The rule for `auto` comes from
+bench/bench_backends.py
 (figures in the README): on a CPU, JAX runs networks without convolutions several times faster than
 TensorFlow (a small step is mostly Python dispatch, which jit removes), while TensorFlow's oneDNN
 convolutions run several times faster than XLA's CPU convolutions. On a GPU, JAX wins both.

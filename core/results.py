@@ -28,6 +28,7 @@ class Event:
     images_per_second: float = 0.0
     params: int = 0
     device: str = ""
+    backend: str = ""  # the Keras backend training this run (on "started")
     message: str = ""
 
 

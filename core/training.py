@@ -1,23 +1,36 @@
 """Train a RunConfig with Keras, reporting progress to a listener; answer repeats from the store.
 
-The listener is any callable taking an Event. Events are small frozen dataclasses of plain Python
-values, so a listener may hand them to another thread (a queue, a job status) without copying.
+train() runs in three phases: look the run up in the store, fit the model, and turn the fit into
+an outcome (finished and stored, cancelled, diverged, failed). One emitter sends every Event.
+Events are small frozen dataclasses of plain Python values, so a listener may hand them to another
+thread (a queue, a job status) without copying.
+
+Keras spends most of a small training step in Python and dispatch, not arithmetic, so several
+steps run per call into the backend (`steps_per_execution`), sized so that one call still takes
+well under a tenth of a second: progress keeps arriving several times a second and Stop, which
+Keras checks between calls, still ends a run within a fraction of a second.
 """
 
 from __future__ import annotations
 
 import math
+import random
+import sys
 import threading
 import time
 
 import numpy as np
 
-from core.config import ConfigError, RunConfig, count_params, fit_size, validate
+from core.config import ConfigError, RunConfig, count_params, fit_size, layer_table, validate
 from core.datasets import Dataset, load_dataset
 from core.results import Event, Listener, RunResult
 
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch updates a second reach the listener
 DIVERGED_ADVICE = "Lower the learning rate (try a tenth of it) and train again."
+EXECUTION_SECONDS = 0.05  # target time of one call into the backend (several steps)
+MAX_STEPS_PER_EXECUTION = 64
+CPU_FLOPS = 5e9  # a low estimate of a 2-core CPU's training throughput, so calls stay short
+GPU_FLOPS = 5e11
 
 
 class CancelToken:
@@ -42,16 +55,120 @@ class CancelToken:
 
 
 def describe_device() -> str:
-    import tensorflow as tf
+    """'CPU' or 'GPU: <name>' for the Keras backend this process runs (no other framework)."""
+    from core.backends import describe_device as describe
 
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = []
-        for gpu in gpus:
-            details = tf.config.experimental.get_device_details(gpu)
-            names.append(details.get("device_name", gpu.name))
-        return "GPU: " + ", ".join(names)
-    return "CPU"
+    return describe(current_backend())
+
+
+def current_backend() -> str:
+    """The Keras backend of this process (importing Keras fixes it; KERAS_BACKEND decides)."""
+    from core.model import keras  # sets the default backend before Keras loads
+
+    return keras.backend.backend()
+
+
+def steps_per_execution(config: RunConfig, input_shape: tuple[int, ...], gpu: bool) -> int:
+    """How many training steps one call into the backend runs (see the module's docstring).
+
+    Estimated from the network's multiply-adds per image (forward + backward is about 3x the
+    forward pass), so a tiny dense net runs many steps per call and a conv net runs one.
+    """
+    flops = 3 * forward_flops(config, input_shape) * config.batch_size
+    step_seconds = flops / (GPU_FLOPS if gpu else CPU_FLOPS)
+    return int(max(1, min(MAX_STEPS_PER_EXECUTION, EXECUTION_SECONDS // max(step_seconds, 1e-9))))
+
+
+def forward_flops(config: RunConfig, input_shape: tuple[int, ...]) -> int:
+    """Multiply-adds of one image's forward pass: a dense weight is used once, a conv weight once
+    per output position."""
+    total = 0
+    for row in layer_table(config, input_shape, 10):
+        if row.name.startswith("Conv2D"):
+            height, width, _ = row.output_shape
+            total += row.params * height * width
+        elif row.name.startswith("Dense"):
+            total += row.params
+    return total
+
+
+def estimate_seconds(config: RunConfig, input_shape, n_fit: int, runs: list[dict]) -> tuple:
+    """(seconds for the whole training, how it was estimated), before anything is trained.
+
+    `runs` are the store's index rows. A stored run of the same network and batch size gives its
+    measured throughput; otherwise this machine's arithmetic rate on networks of the same kind
+    (convolutional or dense) is measured from the stored runs (multiply-adds x images/s); with no
+    run of that kind stored, a deliberately low 2-core rate (CPU_FLOPS) is assumed.
+    """
+    flops = 3 * forward_flops(config, input_shape)
+    same, kind = [], []
+    for row in runs:
+        try:
+            other = RunConfig.from_json(row["config_json"])
+        except ConfigError:
+            continue
+        if row.get("images_per_second", 0) <= 0 or other.has_conv != config.has_conv:
+            continue
+        if other.describe() == config.describe() and other.batch_size == config.batch_size:
+            same.append(row["images_per_second"])
+        try:
+            kind.append(row["images_per_second"] * 3 * forward_flops(other, input_shape))
+        except ConfigError:
+            continue
+    if same:
+        rate = sorted(same)[len(same) // 2]
+        basis = f"{rate:,.0f} images/s measured for this network"
+    elif kind:
+        flop_rate = sorted(kind)[len(kind) // 2]
+        rate = flop_rate / max(flops, 1)
+        what = "convolutional" if config.has_conv else "dense"
+        basis = f"from this machine's {what} runs ({flop_rate / 1e9:.0f} GFLOP/s)"
+    else:
+        rate = CPU_FLOPS / max(flops, 1)
+        basis = "a rough guess until a run finishes here"
+    return n_fit * config.epochs / rate, basis
+
+
+def seed_everything(seed: int) -> None:
+    """keras.utils.set_random_seed, without importing TensorFlow under another backend.
+
+    Keras seeds TensorFlow too whenever it is installed, which under JAX or PyTorch costs a
+    TensorFlow import (3-5 s of every trainer's start here) for a generator nobody uses: arrays
+    reach JAX and PyTorch through Keras's NumPy iterator, shuffled by NumPy.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    try:  # the same steps as keras.utils.set_random_seed, minus tf.random.set_seed
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    except ImportError:  # a Keras whose internals moved: pay for the import rather than differ
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+_scaled: dict[str, np.ndarray] = {}  # dataset fingerprint -> training images as float32 in [0, 1]
+_scaled_lock = threading.Lock()
+
+
+def _scaled_images(data: Dataset) -> np.ndarray:
+    """The training images scaled once per process: a trainer serves many runs of one dataset."""
+    with _scaled_lock:
+        if data.fingerprint not in _scaled:
+            _scaled.clear()  # one dataset at a time: 188 MB for Fashion-MNIST
+            _scaled[data.fingerprint] = data.x_train.astype(np.float32) / np.float32(255.0)
+        return _scaled[data.fingerprint]
 
 
 def prepare_arrays(config: RunConfig, data: Dataset):
@@ -60,17 +177,30 @@ def prepare_arrays(config: RunConfig, data: Dataset):
     n = min(config.train_size or n_total, n_total)
     if n < n_total:
         order = np.random.default_rng(config.seed).permutation(n_total)[:n]
-        x, y = data.x_train[order], data.y_train[order]
+        y = data.y_train[order]
     else:
-        x, y = data.x_train, data.y_train
+        y = data.y_train
     n_fit = fit_size(config, n_total)
-    x = x.astype("float32") / 255.0
+    x = _scaled_images(data)
+    if n < n_total:
+        x = x[order]
     x_fit, y_fit = x[:n_fit], y[:n_fit]
     validation = (x[n_fit:], y[n_fit:]) if n_fit < n else None
     return x_fit, y_fit, validation
 
 
-def _make_callback(run_id, config, listener, cancel, n_fit, params, device, started_at):
+class _Emitter:
+    """The one place Events are made: every phase reports through it."""
+
+    def __init__(self, run_id: str, config: RunConfig, listener: Listener | None) -> None:
+        self.run_id, self.epochs, self.listener = run_id, config.epochs, listener
+
+    def __call__(self, kind: str, **kw) -> None:
+        if self.listener is not None:
+            self.listener(Event(kind=kind, run_id=self.run_id, epochs=self.epochs, **kw))
+
+
+def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_call):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -85,12 +215,8 @@ def _make_callback(run_id, config, listener, cancel, n_fit, params, device, star
             self.first_loss = None
             self.diverged = ""
             self.cancelled = False
-            self.steps_started = 0
+            self.steps_started = 0  # batches started in the whole run
             self.epoch_started = started_at
-
-        def _emit(self, kind, **kw):
-            if listener is not None:
-                listener(Event(kind=kind, run_id=run_id, epochs=config.epochs, **kw))
 
         def _check_loss(self, loss):
             if loss is None:
@@ -118,7 +244,9 @@ def _make_callback(run_id, config, listener, cancel, n_fit, params, device, star
             self.epoch_started = time.perf_counter()
 
         def on_train_batch_begin(self, batch, logs=None):
-            self.steps_started += 1
+            # one call runs `per_call` steps (fewer at the end of an epoch)
+            done_before = (self.epoch - 1) * self.batches + batch
+            self.steps_started = done_before + min(per_call, self.batches - batch)
             if cancel is not None and cancel.cancelled:
                 self.cancelled = True
                 self.model.stop_training = True
@@ -129,25 +257,25 @@ def _make_callback(run_id, config, listener, cancel, n_fit, params, device, star
                 return
             self.last_emit = now
             logs = logs or {}
-            self._check_loss(logs.get("loss"))
-            done = batch + 1
+            self._check_loss(_float(logs.get("loss")))
+            done = min(batch + 1, self.batches)  # the last call of an epoch may run fewer steps
             spent = now - self.epoch_started
-            self._emit(
+            emit(
                 "batch",
                 epoch=self.epoch,
                 batch=done,
                 batches=self.batches,
-                logs={k: float(v) for k, v in logs.items()},
+                logs={k: _float(v) for k, v in logs.items()},
                 elapsed=now - started_at,
                 images_per_second=min(done * config.batch_size, n_fit) / spent if spent else 0.0,
             )
 
         def on_epoch_end(self, epoch, logs=None):
             now = time.perf_counter()
-            logs = {k: float(v) for k, v in (logs or {}).items()}
+            logs = {k: _float(v) for k, v in (logs or {}).items()}
             self._check_loss(logs.get("loss"))
             spent = now - self.epoch_started
-            self._emit(
+            emit(
                 "epoch",
                 epoch=epoch + 1,
                 batch=self.batches,
@@ -160,6 +288,10 @@ def _make_callback(run_id, config, listener, cancel, n_fit, params, device, star
             )
 
     return ProgressCallback()
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def train(
@@ -175,14 +307,14 @@ def train(
 
     Raises ConfigError for an impossible config. Every other outcome is a RunResult whose status
     says what happened: finished (stored, if a store is given), cancelled, diverged or failed.
+    force: train even if stored, and replace the stored result.
     """
     data = data or load_dataset(config.dataset)
     run_id = config.run_id_for(data.fingerprint)
-    if store is not None and not force:
-        stored = store.get(run_id)
+    emit = _Emitter(run_id, config, listener)
+    if not force:
+        stored = lookup(store, run_id, emit)
         if stored is not None:
-            if listener is not None:
-                listener(Event("finished", run_id, message="cached", epochs=config.epochs))
             return stored
     validate(
         config,
@@ -190,109 +322,141 @@ def train(
         input_shape=data.input_shape,
         num_classes=data.num_classes,
     )
-    params = count_params(config, data.input_shape, data.num_classes)
     result = RunResult(
         run_id=run_id,
         config=config,
         status="failed",
         data_source=data.source,
         data_id=data.fingerprint,
-        params=params,
+        params=count_params(config, data.input_shape, data.num_classes),
         created_at=time.time(),
     )
-
-    def emit(kind, **kw):
-        if listener is not None:
-            listener(Event(kind=kind, run_id=run_id, epochs=config.epochs, **kw))
-
     try:
-        import keras
-
-        from core.model import build_model
-
-        result.device = describe_device()
-        keras.utils.set_random_seed(config.seed)
-        x_fit, y_fit, validation = prepare_arrays(config, data)
-        result.train_size = len(x_fit)
-        model = build_model(config, data.input_shape, data.num_classes)
-        started = time.perf_counter()
-        emit("started", params=params, device=result.device)
-        progress = _make_callback(
-            run_id, config, listener, cancel, len(x_fit), params, result.device, started
-        )
-        if cancel is not None:
-            progress.set_model(model)
-            cancel._progress = progress
-        callbacks = [progress]
-        if config.early_stopping and validation is not None:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
-                )
-            )
-        try:
-            history = model.fit(
-                x_fit,
-                y_fit,
-                batch_size=config.batch_size,
-                epochs=config.epochs,
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=0,
-            )
-        finally:
-            if cancel is not None:
-                cancel._progress = None  # a later cancel() must not touch this finished model
-        result.train_seconds = time.perf_counter() - started
-        result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-        result.epochs_trained = len(result.history.get("loss", []))
-        result.images_per_second = (
-            result.train_size * result.epochs_trained / result.train_seconds
-            if result.train_seconds
-            else 0.0
-        )
-        if progress.cancelled or (cancel is not None and cancel.cancelled):
-            result.status, result.message = "cancelled", "Training was stopped; nothing was stored."
-            emit(
-                "cancelled",
-                epoch=progress.epoch,
-                batch=progress.steps_started,  # batches started in the whole run
-                message=result.message,
-                elapsed=result.train_seconds,
-            )
-            return result
-        if progress.diverged or not _finite(result.history.get("loss", [])):
-            result.status = "diverged"
-            result.message = progress.diverged or (
-                f"The loss stopped being a number: the learning rate {config.learning_rate:g} "
-                f"is too large. {DIVERGED_ADVICE}"
-            )
-            emit("diverged", message=result.message, elapsed=result.train_seconds)
-            return result
-
-        from core.evaluation import evaluate
-
-        evaluation = evaluate(model, data)
-        result.test_loss = evaluation.test_loss
-        result.test_accuracy = evaluation.test_accuracy
-        result.confusion = evaluation.confusion.tolist()
-        result.status = "finished"
-        if store is not None:
-            result = store.save(result, model, evaluation)
-        emit(
-            "finished",
-            logs={"test_loss": result.test_loss, "test_accuracy": result.test_accuracy},
-            elapsed=result.train_seconds,
-            images_per_second=result.images_per_second,
-        )
-        return result
+        fitted = fit(config, data, result, emit, cancel)
+        return outcome(fitted, data, result, emit, store, replace=force)
     except ConfigError:
         raise
     except Exception as exc:  # an unexpected fault must end the run, not the caller's thread
         result.status = "failed"
-        result.message = f"Training failed: {type(exc).__name__}: {exc}"
+        result.message = _failure_sentence(exc)
         emit("failed", message=result.message)
         return result
+
+
+def lookup(store, run_id: str, emit: _Emitter) -> RunResult | None:
+    """Phase 1: the stored result of this exact run, if any (reported as a cached finish)."""
+    if store is None:
+        return None
+    stored = store.get(run_id)
+    if stored is not None:
+        emit("finished", message="cached")
+    return stored
+
+
+class _Fitted:
+    """What phase 2 hands to phase 3: the model, its history and the progress callback."""
+
+    def __init__(self, model, history: dict, progress, cancel) -> None:
+        self.model, self.history, self.progress, self.cancel = model, history, progress, cancel
+
+
+def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _Fitted:
+    """Phase 2: build the model and run model.fit on this process's Keras backend."""
+    import keras
+
+    from core.model import build_model
+
+    result.backend = current_backend()
+    result.device = describe_device()
+    seed_everything(config.seed)
+    x_fit, y_fit, validation = prepare_arrays(config, data)
+    result.train_size = len(x_fit)
+    per_call = steps_per_execution(config, data.input_shape, result.device.startswith("GPU"))
+    model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
+    started = time.perf_counter()
+    emit("started", params=result.params, device=result.device, backend=result.backend)
+    progress = _make_callback(
+        config, emit, cancel, len(x_fit), result.params, result.device, started, per_call
+    )
+    if cancel is not None:
+        progress.set_model(model)
+        cancel._progress = progress
+    callbacks = [progress]
+    if config.early_stopping and validation is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.early_stopping, restore_best_weights=True
+            )
+        )
+    try:
+        history = model.fit(
+            x_fit,
+            y_fit,
+            batch_size=config.batch_size,
+            epochs=config.epochs,
+            validation_data=validation,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    finally:
+        if cancel is not None:
+            cancel._progress = None  # a later cancel() must not touch this finished model
+    result.train_seconds = time.perf_counter() - started
+    result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    result.epochs_trained = len(result.history.get("loss", []))
+    result.images_per_second = (
+        result.train_size * result.epochs_trained / result.train_seconds
+        if result.train_seconds
+        else 0.0
+    )
+    return _Fitted(model, result.history, progress, cancel)
+
+
+def outcome(fitted: _Fitted, data: Dataset, result: RunResult, emit, store, *, replace=False):
+    """Phase 3: cancelled, diverged, or evaluated on the test set and stored."""
+    config, progress, cancel = result.config, fitted.progress, fitted.cancel
+    if progress.cancelled or (cancel is not None and cancel.cancelled):
+        result.status, result.message = "cancelled", "Training was stopped; nothing was stored."
+        emit(
+            "cancelled",
+            epoch=progress.epoch,
+            batch=progress.steps_started,  # batches started in the whole run
+            message=result.message,
+            elapsed=result.train_seconds,
+        )
+        return result
+    if progress.diverged or not _finite(result.history.get("loss", [])):
+        result.status = "diverged"
+        result.message = progress.diverged or (
+            f"The loss stopped being a number: the learning rate {config.learning_rate:g} "
+            f"is too large. {DIVERGED_ADVICE}"
+        )
+        emit("diverged", message=result.message, elapsed=result.train_seconds)
+        return result
+
+    from core.evaluation import evaluate
+
+    evaluation = evaluate(fitted.model, data)
+    result.test_loss = evaluation.test_loss
+    result.test_accuracy = evaluation.test_accuracy
+    result.confusion = evaluation.confusion.tolist()
+    result.status = "finished"
+    if store is not None:
+        result = store.save(result, fitted.model, evaluation, replace=replace)
+    emit(
+        "finished",
+        logs={"test_loss": result.test_loss, "test_accuracy": result.test_accuracy},
+        elapsed=result.train_seconds,
+        images_per_second=result.images_per_second,
+    )
+    return result
+
+
+def _failure_sentence(exc: Exception) -> str:
+    """A store refusal (size limits, a read-only store) is already a sentence; the rest is not."""
+    if type(exc).__name__ == "StoreError":
+        return str(exc)
+    return f"Training failed: {type(exc).__name__}: {exc}"
 
 
 def _finite(values: list[float]) -> bool:

@@ -6,12 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.config import count_params
+from core.backends import BACKEND_LABELS, resolve
+from core.backends import label as device_label
+from core.config import count_params, fit_size
 from core.datasets import describe_source
 from core.jobs import QueueFull
+from core.training import estimate_seconds
 from ui.common import (
     dataset_or_stop,
-    estimate_epoch_seconds,
     get_queue,
     get_store,
     layer_frame,
@@ -19,6 +21,36 @@ from ui.common import (
 from ui.sidebar import sidebar_config
 
 POLL_SECONDS = 0.5
+
+
+def time_note(config, data, store) -> str:
+    """How long training should take here, said before it starts."""
+    seconds, basis = estimate_seconds(
+        config, data.input_shape, fit_size(config, len(data.x_train)), store.list_runs()
+    )
+    text = f"about {_duration(seconds)} here ({basis})"
+    if seconds > 120:
+        text += "; a GPU trains it in seconds to a minute"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def backend_note(config) -> str:
+    """Which backend will train it, and why (auto's pick is named)."""
+    try:
+        chosen = resolve(config)
+    except Exception as exc:  # BackendUnavailable: the sidebar already says so
+        return str(exc)
+    name = BACKEND_LABELS[chosen]
+    return f"backend {name} (auto's pick)" if config.backend == "auto" else f"backend {name}"
+
 
 st.title("Train")
 data = dataset_or_stop(st.session_state.get("sb_dataset", "fashion_mnist"))
@@ -36,10 +68,11 @@ c1, c2, c3 = st.columns(3)
 c1.metric("Parameters", f"{params:,}" if params is not None else "—")
 c2.metric("Training images", f"{min(config.train_size or len(data.x_train), len(data.x_train)):,}")
 c3.metric("Epochs × batch", f"{config.epochs} × {config.batch_size}")
+run_id = config.run_id_for(data.fingerprint)
 if not error:
     st.caption(
-        f"Run id `{config.run_id}` · {config.describe()} · time: "
-        f"{estimate_epoch_seconds(config, data, store)}"
+        f"Run id `{run_id}` · {config.describe()} · {backend_note(config)} · "
+        f"{time_note(config, data, store)}"
     )
     with st.expander("Layers, output shapes and parameters"):
         st.dataframe(layer_frame(config, data), hide_index=True, width="stretch")
@@ -47,7 +80,7 @@ if not error:
 job_id = st.session_state.get("train_job_id")
 status = queue.status(job_id) if job_id else None
 active = bool(status and status.active)
-stored = None if error else store.get(config.run_id)
+stored = None if error else store.get(run_id)
 
 
 def start(force: bool = False) -> None:
@@ -168,8 +201,16 @@ if stored is not None and not active:
         delta=f"{stored.test_loss - before.test_loss:+.4f}" if before else None,
         delta_color="inverse",
     )
-    m3.metric("Training time", f"{stored.train_seconds:.1f} s")
-    m4.metric("Throughput", f"{stored.images_per_second:,.0f} img/s", help=stored.device)
+    m3.metric(
+        "Training time",
+        f"{stored.train_seconds:.1f} s",
+        help=f"Trained on {device_label(stored.device, stored.backend)}",
+    )
+    m4.metric(
+        "Throughput",
+        f"{stored.images_per_second:,.0f} img/s",
+        help=f"Trained on {device_label(stored.device, stored.backend)}",
+    )
     if before:
         st.caption(
             f"Changes are against the previous run `{before.run_id}` ({before.config.describe()})."

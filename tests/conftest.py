@@ -40,13 +40,20 @@ def trained(tmp_path_factory, full_data):
 
     Returns (home, dense RunResult, conv RunResult). Tests only read from this store.
     """
-    from core.config import LayerSpec, RunConfig, preset
+    from core.config import LayerSpec, RunConfig
     from core.store import RunStore
     from core.training import train
 
     home = tmp_path_factory.mktemp("trained-home")
     store = RunStore(home)
     dense = train(RunConfig(layers=(LayerSpec(units=128),), epochs=2), full_data, store=store)
-    conv = train(preset("fast").replace(epochs=1, train_size=10_000), full_data, store=store)
+    small_conv = RunConfig(
+        layers=(LayerSpec(kind="conv", filters=8, kernel_size=3), LayerSpec(units=128)),
+        learning_rate=2e-3,
+        batch_size=128,
+        epochs=1,
+        train_size=10_000,
+    )
+    conv = train(small_conv, full_data, store=store)
     assert dense.ok and conv.ok
     return home, dense, conv
