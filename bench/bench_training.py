@@ -1,6 +1,9 @@
 """Benchmarks for the core engine; prints figures, asserts nothing.
 
-    .venv/bin/python bench/bench_training.py [--repeats 3] [--epochs 10] [--skip-presets]
+    KERAS_BACKEND=jax .venv/bin/python bench/bench_training.py [--repeats 3] [--epochs 10]
+
+The backend is this process's (KERAS_BACKEND, default tensorflow); bench_speed.py times the presets
+through the CLI, each on the backend auto picks for it.
 
 1. Overhead: the full core path (train(): listener, evaluation, atomic store write) against bare
    keras model.fit on the same `seed` config, same data, same seed, alternating, median of N.
@@ -29,10 +32,20 @@ sys.path.insert(0, str(ROOT))
 from core.config import PRESETS  # noqa: E402
 from core.datasets import describe_source, load_dataset  # noqa: E402
 from core.store import RunStore  # noqa: E402
-from core.training import describe_device, prepare_arrays, train  # noqa: E402
+from core.training import (  # noqa: E402
+    current_backend,
+    describe_device,
+    prepare_arrays,
+    seed_everything,
+    steps_per_execution,
+    train,
+)
 
 
 def machine() -> str:
+    """The CPU, the device and the versions, without importing a framework not in use."""
+    from importlib import metadata
+
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -41,24 +54,28 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import keras
-    import tensorflow as tf
-
+    versions = []
+    for package in ("keras", "tensorflow", "jax", "torch"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
     return (
-        f"{os.cpu_count()} cores ({cpu}), {describe_device()}, Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}"
+        f"{os.cpu_count()} cores ({cpu}), {describe_device()}, "
+        f"Python {platform.python_version()}, " + ", ".join(versions)
     )
 
 
 def bare_fit(config, data) -> float:
     """What a person writes by hand: seed, build, compile, fit. Timed: the fit call."""
-    import keras
 
     from core.model import build_model
 
-    keras.utils.set_random_seed(config.seed)
+    seed_everything(config.seed)
     x, y, _ = prepare_arrays(config, data)
-    model = build_model(config, data.input_shape, data.num_classes)
+    per_call = steps_per_execution(config, data.input_shape, describe_device().startswith("GPU"))
+    # the same steps per call as the engine: this measures the engine's path, not that setting
+    model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
     started = time.perf_counter()
     model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
     return time.perf_counter() - started
@@ -78,7 +95,7 @@ def core_path(config, data) -> tuple[float, float]:
 
 def bench_overhead(data, repeats: int, epochs: int) -> None:
     config = PRESETS["seed"].replace(epochs=epochs)
-    bare_fit(config.replace(epochs=1), data)  # warm-up: TensorFlow's first graph build
+    bare_fit(config.replace(epochs=1), data)  # warm-up: the backend's first compilation
     bare, whole, fit_phase = [], [], []
     for i in range(repeats):
         bare.append(bare_fit(config, data))
@@ -116,7 +133,7 @@ def bench_cache(data) -> None:
         store = RunStore(home)
         started = time.perf_counter()
         for _ in range(20):
-            store.get(config.run_id)
+            store.get(config.run_id_for(data.fingerprint))
         in_process = (time.perf_counter() - started) / 20
     cached = statistics.median(cached_times)
     print("cached answer (seed, 1 epoch), CLI in a fresh process:")
@@ -129,7 +146,7 @@ def bench_cache(data) -> None:
 
 
 def bench_presets(data) -> None:
-    print("presets, each trained once on the full data:")
+    print(f"presets, each trained once on the full data ({current_backend()} in this process):")
     for name, config in PRESETS.items():
         result = train(config, data)
         print(
