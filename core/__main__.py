@@ -324,11 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         store = RunStore(args.home)
-        if args.command == "train":
-            return cmd_train(args, store)
-        if args.command == "classify":
-            return cmd_classify(args, store)
-        return cmd_runs(args, store)
+        command = {"train": cmd_train, "classify": cmd_classify, "runs": cmd_runs}
+        code = command[args.command](args, store)
+        sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at exit
+        return code
     except (ConfigError, DatasetUnavailable, BackendUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -186,3 +186,18 @@ def test_classify_exit_codes_and_plain_output(trained, pictures):
     assert no_files.returncode == 2 and "FILE" in no_files.stderr
     for result in (good, bad, unknown, no_files):
         assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """`python -m core runs | head -1`: the pipe closes early; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "--home", str(tmp_path), "runs"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # like `head` exiting before the listing is written
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
