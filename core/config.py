@@ -508,80 +508,18 @@ class LayerRow:
 def layer_table(
     config: RunConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10
 ) -> list[LayerRow]:
-    """The model's layers with output shapes and parameter counts, matching core.model's build.
+    """The model's layers with output shapes and parameter counts (core.plan's layer plan)."""
+    from core.plan import layer_table as plan_table  # local: core.plan imports core.config
 
-    Computed arithmetically (no TensorFlow). Raises ConfigError where a shape becomes impossible.
-    """
-    rows: list[LayerRow] = []
-    shape: tuple[int, ...] = tuple(input_shape)
-    height, width = shape[0], shape[1]
-    channels = shape[2] if len(shape) == 3 else 1
-    spatial = any(layer.kind == "conv" for layer in config.layers) or (
-        config.augment_flip or config.augment_translate > 0
-    )
-    if spatial and len(shape) == 2:
-        shape = (height, width, 1)
-        rows.append(LayerRow("Reshape", shape, 0))
-    if config.augment_flip:
-        rows.append(LayerRow("RandomFlip", shape, 0))
-    if config.augment_translate > 0:
-        rows.append(LayerRow("RandomTranslation", shape, 0))
-    flat = False
-    for index, layer in enumerate(config.layers, start=1):
-        if layer.kind == "conv":
-            if flat:
-                raise ConfigError(
-                    f"Layer {index} is a convolution after a dense layer. Put all convolution "
-                    "blocks before the dense layers."
-                )
-            k = layer.kernel_size
-            if k > min(height, width):
-                raise ConfigError(
-                    f"Layer {index}: the {k}x{k} kernel is larger than its {height}x{width} input "
-                    "feature map. Use a smaller kernel or fewer pooling steps before it."
-                )
-            params = k * k * channels * layer.filters + layer.filters
-            channels = layer.filters
-            height, width = height - k + 1, width - k + 1  # "valid" convolution: no padding
-            rows.append(LayerRow(f"Conv2D {k}x{k}", (height, width, channels), params))
-            if config.batch_norm:
-                rows.append(LayerRow("BatchNormalization", (height, width, channels), 4 * channels))
-            if layer.pool:
-                if min(height, width) < 2:
-                    raise ConfigError(
-                        f"Layer {index}: the feature map is already {height}x{width}, too small "
-                        "to pool again. Turn off pooling or remove a convolution block."
-                    )
-                height, width = height // 2, width // 2
-                rows.append(LayerRow("MaxPooling2D", (height, width, channels), 0))
-            if layer.dropout:
-                rows.append(LayerRow("Dropout", (height, width, channels), 0))
-            shape = (height, width, channels)
-        else:
-            if not flat:
-                shape = (math.prod(shape),)
-                rows.append(LayerRow("Flatten", shape, 0))
-                flat = True
-            params = shape[0] * layer.units + layer.units
-            shape = (layer.units,)
-            rows.append(LayerRow("Dense", shape, params))
-            if config.batch_norm:
-                rows.append(LayerRow("BatchNormalization", shape, 4 * layer.units))
-            if layer.dropout:
-                rows.append(LayerRow("Dropout", shape, 0))
-    if not flat:
-        shape = (math.prod(shape),)
-        rows.append(LayerRow("Flatten", shape, 0))
-    rows.append(
-        LayerRow("Dense (output logits)", (num_classes,), shape[0] * num_classes + num_classes)
-    )
-    return rows
+    return plan_table(config, input_shape, num_classes)
 
 
 def count_params(
     config: RunConfig, input_shape: tuple[int, ...] = (28, 28), num_classes: int = 10
 ) -> int:
-    return sum(row.params for row in layer_table(config, input_shape, num_classes))
+    from core.plan import count_params as plan_count
+
+    return plan_count(config, input_shape, num_classes)
 
 
 def validate(

@@ -1,148 +1,238 @@
-"""Write a run as a standalone plain-Keras script: the bridge from playground to real code."""
+"""Write a run as a standalone plain-Keras script: the bridge from playground to real code.
+
+The script is written from core.plan's layer plan (one line per planned layer), the same plan the
+playground builds its model from, and it prepares the data and trains exactly as core.training
+does: the seeded subset, float32 pixels / 255, the validation images off the end of the subset,
+the optimizer, early stopping on the validation loss, and the test loss without weight decay.
+"""
 
 from __future__ import annotations
 
-from core.config import RunConfig
+import json
+import textwrap
+from dataclasses import dataclass
+from string import Template
 
-_HEADER = '''"""Reproduce playground run {run_id} with plain Keras.
+from core.config import ConfigError, RunConfig
+from core.datasets import DATASETS, DEBIAN_DIR, IDX_FILES
+from core.plan import Regularizer, kernel_regularizer, layer_plan, optimizer_plan
 
-    python {filename} [--epochs N] [--train-size N]
+LINE_LENGTH = 100  # the script reads like the playground's own code (ruff format, 100 columns)
 
-Architecture: {architecture}
+
+@dataclass(frozen=True)
+class ScriptLoader:
+    """Where the script looks for a dataset: the places core.datasets' registry reads it from."""
+
+    env_var: str  # a folder of the four IDX files, checked first, as the registry does
+    folders: tuple[str, ...]  # further folders of IDX files
+    keras_module: str  # keras.datasets.<module>: Keras's own cache, else a download
+    input_shape: tuple[int, ...] = (28, 28)
+
+
+# Mirrors core.datasets' _fashion_sources and _mnist_sources (tests/test_export.py checks that):
+# each dataset keeps its own folder variable, so an MNIST script never finds Fashion-MNIST files.
+DATA_LOADERS: dict[str, ScriptLoader] = {
+    "fashion_mnist": ScriptLoader(
+        "PLAYGROUND_DATA_DIR", (str(DEBIAN_DIR / "fashion-mnist"),), "fashion_mnist"
+    ),
+    "mnist": ScriptLoader("PLAYGROUND_MNIST_DIR", (), "mnist"),
+}
+
+_SCRIPT = Template('''"""Reproduce $what with plain Keras.
+
+    python $filename [--epochs N] [--train-size N] [--test-size N]
+
+Dataset: $title.
+$architecture
 """
 
 import argparse
 import gzip
 import os
+import struct
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import keras
 import numpy as np
 
+SEED = $seed
+BATCH_SIZE = $batch_size
+VALIDATION_SPLIT = $validation_split  # held out from the end of the training subset
+EARLY_STOPPING = $early_stopping  # patience in epochs on the validation loss; 0 = off
+
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default={epochs})
-parser.add_argument("--train-size", type=int, default={train_size})
+parser.add_argument("--epochs", type=int, default=$epochs)
+parser.add_argument("--train-size", type=int, default=$train_size, help="0 = every image")
+parser.add_argument("--test-size", type=int, default=0, help="evaluate on the first N; 0 = all")
 args = parser.parse_args()
+
+DATA_FOLDERS = [$folders]
+IDX_FILES = [
+$idx_files
+]
+
+
+def read_idx(path):
+    """One IDX file: a magic number whose last byte is the number of dimensions, then the sizes."""
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    ndim = raw[3]
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def load_data():
-    """Fashion-MNIST from Debian's dataset-fashion-mnist or PLAYGROUND_DATA_DIR, else a download."""
-    for folder in (os.environ.get("PLAYGROUND_DATA_DIR"), "/usr/share/datasets/fashion-mnist"):
-        if folder and Path(folder, "train-images-idx3-ubyte.gz").exists():
-            def read(name, offset):
-                raw = gzip.decompress(Path(folder, name).read_bytes())
-                return np.frombuffer(raw, np.uint8, offset=offset)
-            x_train = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-            x_test = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)
-            y_train = read("train-labels-idx1-ubyte.gz", 8)
-            y_test = read("t10k-labels-idx1-ubyte.gz", 8)
+    """$title from the first of DATA_FOLDERS that holds the four IDX files.
+
+    Otherwise keras.datasets.$module, which reads Keras's cache or downloads.
+    """
+    for folder in filter(None, DATA_FOLDERS):
+        paths = [Path(folder, name) for name in IDX_FILES]
+        paths = [path if path.exists() else path.with_suffix("") for path in paths]
+        if all(path.exists() for path in paths):
+            x_train, y_train, x_test, y_test = (read_idx(path) for path in paths)
+            print(f"data: $title from {folder}")
             return (x_train, y_train), (x_test, y_test)
-    return keras.datasets.{dataset}.load_data()
+    print("data: $title from keras.datasets.$module")
+    return keras.datasets.$module.load_data()
 
 
-keras.utils.set_random_seed({seed})
+keras.utils.set_random_seed(SEED)
 (x_train, y_train), (x_test, y_test) = load_data()
-x_train, x_test = x_train / 255.0, x_test / 255.0
-if args.train_size:
-    order = np.random.default_rng({seed}).permutation(len(x_train))[: args.train_size]
+# As the playground prepares them: a seeded subset, pixels as float32 in [0, 1], and the
+# validation images taken off the end of the subset.
+n = min(args.train_size or len(x_train), len(x_train))
+if n < len(x_train):
+    order = np.random.default_rng(SEED).permutation(len(x_train))[:n]
     x_train, y_train = x_train[order], y_train[order]
-'''
+x_train = x_train.astype("float32") / np.float32(255.0)
+n_fit = n - int(round(n * VALIDATION_SPLIT))
+x_fit, y_fit = x_train[:n_fit], y_train[:n_fit]
+validation_data = (x_train[n_fit:], y_train[n_fit:]) if n_fit < n else None
+x_test, y_test = x_test[: args.test_size or None], y_test[: args.test_size or None]
+x_test = x_test.astype("float32") / np.float32(255.0)
+print(f"data: {n_fit} training, {n - n_fit} validation, {len(x_test)} test images")
+
+''')
+
+_TRAIN = """model.compile(
+    optimizer=optimizer,
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    metrics=["accuracy"],
+)
+model.summary()
+print(f"params {model.count_params()}")
+
+callbacks = []
+if EARLY_STOPPING and validation_data is not None:
+    callbacks.append(
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=EARLY_STOPPING, restore_best_weights=True
+        )
+    )
+model.fit(
+    x_fit,
+    y_fit,
+    batch_size=BATCH_SIZE,
+    epochs=args.epochs,
+    validation_data=validation_data,
+    callbacks=callbacks,
+    verbose=2,
+)
+
+# The playground reports the plain cross-entropy of the softmax: model.evaluate would add the
+# weight-decay penalty to the test loss.
+logits = model.predict(x_test, batch_size=1024, verbose=0).astype("float64")
+probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+probabilities /= probabilities.sum(axis=1, keepdims=True)
+picked = probabilities[np.arange(len(y_test)), y_test.astype("int64")]
+test_loss = float(-np.log(np.clip(picked, 1e-12, 1.0)).mean())
+test_accuracy = float((probabilities.argmax(axis=1) == y_test).mean())
+print(f"test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
+"""
+
+
+def script_loader(dataset: str) -> ScriptLoader:
+    """The script's loader for a dataset; ConfigError for one the script cannot fetch."""
+    if dataset not in DATA_LOADERS:
+        known = ", ".join(DATASETS[name].title for name in DATA_LOADERS)
+        raise ConfigError(
+            f"The exported script can load {known} only; it has no loader for '{dataset}' yet."
+        )
+    return DATA_LOADERS[dataset]
 
 
 def reproduce_script(config: RunConfig, run_id: str | None = None) -> str:
-    """Python source that rebuilds and retrains `config` with nothing but Keras and numpy."""
-    lines = [
-        _HEADER.format(
-            run_id=run_id or config.run_id,
-            filename=f"playground_{run_id or config.run_id}.py",
-            architecture=config.describe(),
-            epochs=config.epochs,
-            train_size=config.train_size,
-            dataset=config.dataset,
-            seed=config.seed,
-        )
-    ]
-    add = lines.append
-    if config.validation_split:
-        add(f"n_val = int(round(len(x_train) * {config.validation_split!r}))")
-        add("x_train, x_val = x_train[: len(x_train) - n_val], x_train[len(x_train) - n_val :]")
-        add("y_train, y_val = y_train[: len(y_train) - n_val], y_train[len(y_train) - n_val :]")
-        add("validation_data = (x_val, y_val)")
-    else:
-        add("validation_data = None")
-    regularizer = (
-        f"keras.regularizers.L2({config.weight_decay!r})"
-        if config.weight_decay and config.optimizer != "adamw"
-        else "None"
-    )
-    add("")
-    add("model = keras.Sequential([")
-    add("    keras.Input(shape=x_train.shape[1:]),")
-    spatial = any(layer.kind == "conv" for layer in config.layers) or (
-        config.augment_flip or config.augment_translate > 0
-    )
-    if spatial:
-        add("    keras.layers.Reshape((*x_train.shape[1:], 1)),")
-    if config.augment_flip:
-        add('    keras.layers.RandomFlip("horizontal"),')
-    if config.augment_translate > 0:
-        f = config.augment_translate
-        add(f'    keras.layers.RandomTranslation({f!r}, {f!r}, fill_mode="constant"),')
-    flat = False
-    for spec in config.layers:
-        activation = "None" if config.batch_norm else repr(spec.activation)
-        if spec.kind == "conv":
-            add(
-                f'    keras.layers.Conv2D({spec.filters}, {spec.kernel_size}, padding="valid", '
-                f"activation={activation}, kernel_regularizer={regularizer}),"
-            )
-        else:
-            if not flat:
-                add("    keras.layers.Flatten(),")
-                flat = True
-            add(
-                f"    keras.layers.Dense({spec.units}, activation={activation}, "
-                f"kernel_regularizer={regularizer}),"
-            )
-        if config.batch_norm:
-            add("    keras.layers.BatchNormalization(),")
-            add(f"    keras.layers.Activation({spec.activation!r}),")
-        if spec.kind == "conv" and spec.pool:
-            add("    keras.layers.MaxPooling2D(),")
-        if spec.dropout:
-            add(f"    keras.layers.Dropout({spec.dropout!r}),")
-    if not flat:
-        add("    keras.layers.Flatten(),")
-    add(f"    keras.layers.Dense(10, kernel_regularizer={regularizer}),  # logits")
-    add("])")
-    optimizer = {
-        "adam": f"keras.optimizers.Adam({config.learning_rate!r})",
-        "sgd": f"keras.optimizers.SGD({config.learning_rate!r}, momentum=0.9)",
-        "rmsprop": f"keras.optimizers.RMSprop({config.learning_rate!r})",
-        "adamw": (
-            f"keras.optimizers.AdamW({config.learning_rate!r}, "
-            f"weight_decay={config.weight_decay!r})"
+    """Python source that rebuilds and retrains `config` with nothing but Keras and numpy.
+
+    run_id (config.run_id_for(data fingerprint)) names the run and the file; without it the
+    script is named playground.py. Raises ConfigError for an impossible network or a dataset
+    the script cannot load.
+    """
+    loader = script_loader(config.dataset)
+    spec = DATASETS[config.dataset]
+    plan = layer_plan(config, loader.input_shape, len(spec.class_names))
+    header = _SCRIPT.substitute(
+        what=f"playground run {run_id}" if run_id else "a playground run",
+        filename=f"playground_{run_id}.py" if run_id else "playground.py",
+        title=spec.title,
+        architecture=textwrap.fill(f"Architecture: {config.describe()}.", LINE_LENGTH),
+        seed=config.seed,
+        batch_size=config.batch_size,
+        validation_split=repr(config.validation_split),
+        early_stopping=config.early_stopping,
+        epochs=config.epochs,
+        train_size=config.train_size,
+        folders=", ".join(
+            [f"os.environ.get({_value(loader.env_var)})", *map(_value, loader.folders)]
         ),
-    }[config.optimizer]
-    add("model.compile(")
-    add(f"    optimizer={optimizer},")
-    add("    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),")
-    add('    metrics=["accuracy"],')
-    add(")")
-    add("model.summary()")
-    add("")
-    if config.early_stopping:
-        add(
-            'callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", '
-            f"patience={config.early_stopping}, restore_best_weights=True)]"
-        )
-    else:
-        add("callbacks = []")
-    add(
-        f"model.fit(x_train, y_train, batch_size={config.batch_size}, epochs=args.epochs,"
-        " validation_data=validation_data, callbacks=callbacks)"
+        idx_files="\n".join(f"    {_value(name)}," for name in IDX_FILES.values()),
+        module=loader.keras_module,
     )
-    add("test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)")
-    add('print(f"test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")')
-    return "\n".join(lines) + "\n"
+    # One regularizer object serves every kernel: it holds no state, only the factor.
+    regularizer = kernel_regularizer(config)
+    names = {regularizer: "regularizer"} if regularizer else {}
+    lines = []
+    if regularizer:
+        lines.append(f"regularizer = {_value(regularizer)}  # weight decay on every kernel")
+    lines += ["model = keras.Sequential(", "    ["]
+    lines.append(f"        keras.Input(shape={_value(loader.input_shape)}),")
+    for layer in plan:
+        shape = " x ".join(map(str, layer.output_shape))
+        lines.append(f"        # {layer.name}: {shape}, {layer.params:,} params")
+        lines += _call_lines(" " * 8, f"keras.layers.{layer.keras_class}", layer.args, names, ",")
+    lines += ["    ],", '    name="playground",', ")", ""]
+    optimizer = optimizer_plan(config)
+    keras_class = f"keras.optimizers.{optimizer.keras_class}"
+    lines += _call_lines("optimizer = ", keras_class, optimizer.args, {})
+    return header + "\n".join(lines) + "\n" + _TRAIN
+
+
+def _call_lines(start: str, function: str, args: dict, names: dict, end: str = "") -> list[str]:
+    """`start function(...)end`, its arguments wrapped as ruff format wraps a line too long."""
+    line = f"{start}{_call(function, args, names)}{end}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    pad = start[: len(start) - len(start.lstrip())]
+    rendered = [f"{name}={_value(value, names)}" for name, value in args.items()]
+    inner = f"{pad}    {', '.join(rendered)}"
+    body = [inner] if len(inner) <= LINE_LENGTH else [f"{pad}    {arg}," for arg in rendered]
+    return [f"{start}{function}(", *body, f"{pad}){end}"]
+
+
+def _call(function: str, args: dict, names: dict | None = None) -> str:
+    """function(name=value, ...), with values the script already holds in a variable by name."""
+    rendered = (f"{name}={_value(value, names)}" for name, value in args.items())
+    return f"{function}({', '.join(rendered)})"
+
+
+def _value(value, names: dict | None = None) -> str:
+    """Python source for one of the plan's plain values."""
+    if names and isinstance(value, Regularizer) and value in names:
+        return names[value]
+    if isinstance(value, Regularizer):
+        return f"keras.regularizers.{value.kind}({value.factor!r})"
+    if isinstance(value, str):
+        return json.dumps(value)  # double quotes, as ruff format writes them
+    return repr(value)

@@ -10,74 +10,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 import keras  # noqa: E402
 
 from core.config import RunConfig  # noqa: E402
+from core.plan import Regularizer, layer_plan, optimizer_plan  # noqa: E402
 
 
 def make_model(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """Input -> [augmentation] -> hidden layers -> Dense(num_classes) logits.
 
-    The layer sequence mirrors core.config.layer_table, which counts parameters without Keras.
+    Built from core.plan's layer plan, the same list the exported script and the layer table
+    show, so what the playground trains is what they describe.
     """
-    regularizer = (
-        keras.regularizers.L2(config.weight_decay)
-        if config.weight_decay and config.optimizer != "adamw"
-        else None
-    )
     layers: list = [keras.Input(shape=input_shape)]
-    spatial = any(layer.kind == "conv" for layer in config.layers) or (
-        config.augment_flip or config.augment_translate > 0
-    )
-    if spatial and len(input_shape) == 2:
-        layers.append(keras.layers.Reshape((*input_shape, 1)))
-    if config.augment_flip:
-        layers.append(keras.layers.RandomFlip("horizontal"))
-    if config.augment_translate > 0:
-        f = config.augment_translate
-        layers.append(keras.layers.RandomTranslation(f, f, fill_mode="constant"))
-    flat = False
-    for spec in config.layers:
-        # With batch norm the activation comes after normalisation, so the layer itself is linear.
-        activation = None if config.batch_norm else spec.activation
-        if spec.kind == "conv":
-            layers.append(
-                keras.layers.Conv2D(
-                    spec.filters,
-                    spec.kernel_size,
-                    padding="valid",
-                    activation=activation,
-                    kernel_regularizer=regularizer,
-                )
-            )
-        else:
-            if not flat:
-                layers.append(keras.layers.Flatten())
-                flat = True
-            layers.append(
-                keras.layers.Dense(
-                    spec.units, activation=activation, kernel_regularizer=regularizer
-                )
-            )
-        if config.batch_norm:
-            layers.append(keras.layers.BatchNormalization())
-            layers.append(keras.layers.Activation(spec.activation))
-        if spec.kind == "conv" and spec.pool:
-            layers.append(keras.layers.MaxPooling2D())
-        if spec.dropout:
-            layers.append(keras.layers.Dropout(spec.dropout))
-    if not flat:
-        layers.append(keras.layers.Flatten())
-    layers.append(keras.layers.Dense(num_classes, kernel_regularizer=regularizer))
+    for planned in layer_plan(config, input_shape, num_classes):
+        layer_class = getattr(keras.layers, planned.keras_class)
+        layers.append(layer_class(**{name: _keras_value(v) for name, v in planned.args.items()}))
     return keras.Sequential(layers, name="playground")
 
 
+def _keras_value(value):
+    """A plan's plain value as Keras takes it (a Regularizer becomes a regularizer object)."""
+    if isinstance(value, Regularizer):
+        return getattr(keras.regularizers, value.kind)(value.factor)
+    return value
+
+
 def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
-    lr = config.learning_rate
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9)
-    if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(lr)
-    if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
-    return keras.optimizers.Adam(lr)
+    planned = optimizer_plan(config)
+    return getattr(keras.optimizers, planned.keras_class)(**planned.args)
 
 
 def build_model(
