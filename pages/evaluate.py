@@ -6,13 +6,22 @@ import streamlit as st
 
 from core import charts
 from core.evaluation import misclassified, per_class_report
-from ui.common import dataset_or_stop, get_store, run_label, stored_run_or_stop
+from core.store import StoreError
+from ui.common import (
+    dataset_or_stop,
+    get_store,
+    run_label,
+    runs_or_stop,
+    show_damage,
+    shown_run,
+    stored_run_or_stop,
+)
 
 GALLERY_SIZE = 24
 
 st.title("Evaluate")
 store = get_store()
-rows = store.list_runs()
+rows = runs_or_stop(store)
 if not rows:
     st.info(
         "No stored runs yet. Train one on the Train page, then come back here.",
@@ -23,7 +32,7 @@ if not rows:
 
 ids = [row["run_id"] for row in rows]
 labels = {row["run_id"]: run_label(row) for row in rows}
-preferred = st.session_state.get("train_shown_run")
+preferred = shown_run()
 run_id = st.selectbox(
     "Run",
     ids,
@@ -31,9 +40,13 @@ run_id = st.selectbox(
     format_func=labels.get,
     key="evaluate_run",
 )
-result = stored_run_or_stop(store, run_id)
+result = stored_run_or_stop(store, run_id, key="evaluate")
 data = dataset_or_stop(result.config.dataset)
-probabilities = store.load_probabilities(run_id)
+try:
+    probabilities = store.load_probabilities(run_id)
+except StoreError as exc:
+    show_damage(store, run_id, exc, key="evaluate")
+    st.stop()
 if len(probabilities) != len(data.y_test):
     st.warning(
         f"This run was tested on {len(probabilities):,} images but the data now in use has "

@@ -8,35 +8,54 @@ import streamlit as st
 
 from core import charts
 from core.export import reproduce_script
-from ui.common import get_store
+from core.store import StoreError, format_size
+from ui.common import (
+    delete_refusal,
+    get_store,
+    runs_or_stop,
+    session_owner,
+    set_shown_run,
+    shared_mode,
+    show_damage,
+)
 from ui.sidebar import load_config
 
 st.title("Runs")
 store = get_store()
-rows = store.list_runs()
-st.caption(f"{len(rows)} stored run(s) in `{store.home}`.")
+rows = runs_or_stop(store)
+st.caption(
+    f"{len(rows)} stored run(s) in `{store.home}`, {format_size(store.size_bytes())} of the "
+    f"{format_size(store.limit_bytes)} it may hold (beyond that the least recently used runs "
+    "make room)." + (" Read-only here: runs can be viewed, not deleted." if store.read_only else "")
+)
 if not rows:
     st.info("Nothing stored yet: every finished training lands here.", icon=":material/info:")
     st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
     st.stop()
 
-table = pd.DataFrame(
-    {
-        "run id": [r["run_id"] for r in rows],
-        "time": [
-            dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows
-        ],
-        "dataset": [r["dataset"] for r in rows],
-        "architecture": [r["architecture"] for r in rows],
-        "parameters": [r["params"] for r in rows],
-        "epochs": [r["epochs"] for r in rows],
-        "test accuracy": [r["test_accuracy"] for r in rows],
-        "training s": [round(r["train_seconds"], 1) for r in rows],
-        "device": [r["device"] for r in rows],
-    }
-)
+
+def trained_by(owner: str) -> str:
+    if not owner:
+        return "—"
+    return "you" if owner == session_owner() else "another session"
+
+
+columns = {
+    "run id": [r["run_id"] for r in rows],
+    "time": [dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows],
+    "dataset": [r["dataset"] for r in rows],
+    "architecture": [r["architecture"] for r in rows],
+    "parameters": [r["params"] for r in rows],
+    "epochs": [r["epochs"] for r in rows],
+    "test accuracy": [r["test_accuracy"] for r in rows],
+    "training s": [round(r["train_seconds"], 1) for r in rows],
+    "device": [r["device"] for r in rows],
+    "state": ["damaged" if r["damage"] else "" for r in rows],
+}
+if shared_mode():
+    columns["trained by"] = [trained_by(r["owner"]) for r in rows]
 picked = st.dataframe(
-    table,
+    pd.DataFrame(columns),
     hide_index=True,
     width="stretch",
     on_select="rerun",
@@ -44,13 +63,22 @@ picked = st.dataframe(
     key="runs_table",
     column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
 )
-selected = [rows[i]["run_id"] for i in picked.selection.rows] if picked else []
+# the table keeps its selection when a run is deleted (here or by another session): skip the gone
+selected = [rows[i]["run_id"] for i in picked.selection.rows if i < len(rows)] if picked else []
 if not selected:
     st.caption("Select rows (the boxes on the left) to compare, open, delete or download runs.")
     st.stop()
 
-results = {run_id: store.get(run_id) for run_id in selected}
-results = {k: v for k, v in results.items() if v is not None}
+by_id = {row["run_id"]: row for row in rows}
+results, damaged = {}, {}
+for run_id in selected:
+    try:
+        result = store.get(run_id)
+    except StoreError as exc:  # one damaged run must not hide the others
+        damaged[run_id] = exc
+        continue
+    if result is not None:
+        results[run_id] = result
 
 if len(results) > 1:
     st.subheader("Compare")
@@ -72,6 +100,11 @@ if len(results) > 1:
     if len(differing):
         st.dataframe(differing, width="stretch")
 
+for run_id, error in damaged.items():
+    with st.container(border=True):
+        st.markdown(f"**{run_id}** · {by_id[run_id]['architecture']}")
+        show_damage(store, run_id, error, key="runs")
+
 for run_id, result in results.items():
     with st.container(border=True):
         st.markdown(
@@ -85,21 +118,27 @@ for run_id, result in results.items():
             help="Load this run's settings into the sidebar and the URL",
         ):
             load_config(result.config)
-            st.session_state.train_shown_run = run_id
+            set_shown_run(run_id)
             st.switch_page("pages/train.py")
-        with c2.popover("Delete", icon=":material/delete:"):
-            st.write(f"Delete run {run_id} and its model for good?")
-            if st.button("Yes, delete", key=f"runs_delete_{run_id}", type="primary"):
-                store.delete(run_id)
-                st.rerun()
-        model_path = store.model_path(run_id)
-        c3.download_button(
-            "Model (.keras)",
-            model_path.read_bytes(),
-            file_name=f"playground_{run_id}.keras",
-            key=f"runs_model_{run_id}",
-            icon=":material/download:",
-        )
+        refusal = delete_refusal(store, by_id.get(run_id))
+        if not refusal:
+            with c2.popover("Delete", icon=":material/delete:"):
+                st.write(f"Delete run {run_id} and its model for good?")
+                if st.button("Yes, delete", key=f"runs_delete_{run_id}", type="primary"):
+                    store.delete(run_id)
+                    st.rerun()
+        try:
+            model_file, model_error = store.model_bytes(run_id), None
+        except StoreError as exc:
+            model_file, model_error = None, exc
+        if model_file is not None:
+            c3.download_button(
+                "Model (.keras)",
+                model_file,
+                file_name=f"playground_{run_id}.keras",
+                key=f"runs_model_{run_id}",
+                icon=":material/download:",
+            )
         history = io.StringIO()
         pd.DataFrame(result.history).rename_axis("epoch").rename(index=lambda i: i + 1).to_csv(
             history
@@ -120,3 +159,7 @@ for run_id, result in results.items():
             key=f"runs_script_{run_id}",
             icon=":material/code:",
         )
+        if refusal:
+            st.caption(f"Delete is not offered: {refusal[0].lower()}{refusal[1:]}")
+        if model_error is not None:
+            show_damage(store, run_id, model_error, key="runs")

@@ -1,6 +1,10 @@
-"""Helpers shared by pages: the engine objects one server shares (dataset, store, job queue)."""
+"""Helpers shared by pages: the engine objects one server shares (dataset, store, job queue),
+the session keys pages share (behind accessors), and how a page shows a damaged run."""
 
 from __future__ import annotations
+
+import os
+import secrets
 
 import pandas as pd
 import streamlit as st
@@ -10,7 +14,7 @@ from core.config import RunConfig, fit_size, layer_table
 from core.datasets import Dataset, DatasetUnavailable, load_dataset
 from core.images import Reference, reference_from
 from core.jobs import JobQueue, shared_queue
-from core.store import RunStore, default_home
+from core.store import RunStore, StoreError, default_home
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
@@ -29,14 +33,109 @@ def class_means(name: str) -> list:
     ]
 
 
+DEFAULT_DATASET = "fashion_mnist"
+# Session keys more than one page reads; pages go through the accessors below.
+OWNER_KEY = "session_owner"
+DATASET_KEY = "sb_dataset"
+SHOWN_RUN_KEY = "train_shown_run"
+NOTICE_SEEN_KEY = "store_notice_seen"
+
+
+def shared_mode() -> bool:
+    """One server for many people (PLAYGROUND_SHARED=1): each run belongs to one session."""
+    return os.environ.get("PLAYGROUND_SHARED") == "1"  # the same test as core.jobs makes
+
+
+def session_owner() -> str:
+    """A stable id of this browser session, made once; the store records it with each run."""
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = secrets.token_hex(8)
+    return st.session_state[OWNER_KEY]
+
+
+def dataset_choice() -> str:
+    """The dataset chosen in the sidebar."""
+    return st.session_state.get(DATASET_KEY, DEFAULT_DATASET)
+
+
+def shown_run() -> str | None:
+    """The run the Train page shows last (other pages start on it)."""
+    return st.session_state.get(SHOWN_RUN_KEY)
+
+
+def set_shown_run(run_id: str | None) -> None:
+    if run_id is None:
+        st.session_state.pop(SHOWN_RUN_KEY, None)
+    else:
+        st.session_state[SHOWN_RUN_KEY] = run_id
+
+
 @st.cache_resource
 def _store(home: str) -> RunStore:
     return RunStore(home)
 
 
 def get_store() -> RunStore:
-    # keyed by the folder, so a test (or a user) switching PLAYGROUND_HOME gets the right store
-    return _store(str(default_home()))
+    """The store in PLAYGROUND_HOME, or its sentence and the end of this page run."""
+    try:
+        # keyed by the folder, so a test (or a user) switching PLAYGROUND_HOME gets the right store
+        store = _store(str(default_home()))
+    except StoreError as exc:  # not cached: the next run tries again, e.g. once the folder is fixed
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    if store.notice and st.session_state.get(NOTICE_SEEN_KEY) != store.notice:
+        st.session_state[NOTICE_SEEN_KEY] = store.notice  # say a repair once per session
+        st.warning(store.notice, icon=":material/build:")
+    return store
+
+
+def delete_refusal(store: RunStore, row: dict | None) -> str:
+    """Why this session may not delete the run ("" if it may)."""
+    if store.read_only:
+        return f"The store {store.home} is read-only here, so runs cannot be deleted."
+    if shared_mode() and (row is None or row.get("owner") != session_owner()):
+        return "On this shared server only the session that trained a run may delete it."
+    return ""
+
+
+def runs_or_stop(store: RunStore) -> list[dict]:
+    """The index rows, or the index's damage sentence and the end of this page run."""
+    try:
+        return store.list_runs()
+    except StoreError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+def show_damage(store: RunStore, run_id: str, error: StoreError, key: str) -> None:
+    """A damaged run: its sentence, and the ways out this session may take."""
+    from ui.sidebar import load_config  # the sidebar imports this module
+
+    st.error(str(error), icon=":material/broken_image:")
+    try:
+        row = store.index_row(run_id)
+        # the index keeps its own copy of the config, so a lost config.json can still be retrained
+        config = RunConfig.from_json(row["config_json"]) if row else None
+    except Exception:  # a config that no longer reads back: nothing to retrain from
+        row, config = None, None
+    refusal = delete_refusal(store, row)
+    if refusal:
+        st.caption(refusal)
+        return
+    a, b = st.columns(2)
+    if a.button("Delete this run", key=f"{key}_damaged_delete_{run_id}", icon=":material/delete:"):
+        store.delete(run_id)
+        st.rerun()
+    if config is not None and b.button(
+        "Retrain",
+        key=f"{key}_damaged_retrain_{run_id}",
+        icon=":material/replay:",
+        help="Removes the damaged files and opens its settings on Train, ready to train again.",
+    ):
+        store.delete(run_id)  # Train must not meet the damaged copy as if it were the result
+        load_config(config)
+        set_shown_run(None)
+        st.switch_page("pages/train.py")
 
 
 def get_queue() -> JobQueue:
@@ -59,9 +158,13 @@ def layer_frame(config: RunConfig, data: Dataset) -> pd.DataFrame:
 
 def estimate_epoch_seconds(config: RunConfig, data: Dataset, store: RunStore) -> str:
     """Seconds per epoch from the throughput of stored runs of the same network and batch size."""
+    try:
+        rows = store.list_runs()
+    except StoreError:  # the page that shows the runs says why; an estimate can do without
+        rows = []
     same = [
         row
-        for row in store.list_runs()
+        for row in rows
         if row["architecture"] == config.describe()
         and RunConfig.from_json(row["config_json"]).batch_size == config.batch_size
         and row["images_per_second"] > 0
@@ -106,15 +209,19 @@ def answer_or_stop(fn, *args):
 
 def runs_warming_the_model(store: RunStore) -> list[dict]:
     """Stored runs; if there are any, start the model process while the page is being read."""
-    rows = store.list_runs()
+    rows = runs_or_stop(store)
     if rows:
         get_analyst().start()
     return rows
 
 
-def stored_run_or_stop(store: RunStore, run_id: str):
-    """The stored run, or a sentence and the end of this page run if it was deleted meanwhile."""
-    result = store.get(run_id)
+def stored_run_or_stop(store: RunStore, run_id: str, key: str = "stored"):
+    """The stored run, or a sentence (with a way out, if damaged) and the end of this page run."""
+    try:
+        result = store.get(run_id)
+    except StoreError as exc:
+        show_damage(store, run_id, exc, key)
+        st.stop()
     if result is None:
         st.error("That run was deleted meanwhile; choose another.")
         st.stop()
