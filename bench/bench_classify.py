@@ -85,26 +85,26 @@ def main() -> None:
         eight = data.x_test[:8]
         analyst = Analyst()
         start = time.perf_counter()
-        analyst.call("classify", home, run.run_id, one, True)
+        analyst.classify(home, run.run_id, one)
         print(f"   first request (spawn + TensorFlow + model): {time.perf_counter() - start:.2f} s")
         cases = {
             "1 image + saliency": (
-                lambda: analyst.call("classify", home, run.run_id, one, True),
+                lambda: analyst.classify(home, run.run_id, one),
                 lambda: (
                     explain.probabilities(model, one),
                     explain.occlusion_saliency(model, one[0], 0),
                 ),
             ),
             "8 images + saliency": (
-                lambda: analyst.call("classify", home, run.run_id, eight, True),
+                lambda: analyst.classify(home, run.run_id, eight),
                 lambda: [explain.occlusion_saliency(model, x, 0) for x in eight],
             ),
             "every layer of 1 image": (
-                lambda: analyst.call("layers", home, run.run_id, one[0]),
+                lambda: analyst.layers(home, run.run_id, one[0]),
                 lambda: explain.layer_outputs(model, one),
             ),
             "PCA map of 2,000 images": (
-                lambda: analyst.call("projection", home, run.run_id, 2000),
+                lambda: analyst.projection(home, run.run_id, 2000),
                 lambda: explain.pca_2d(explain.layer_outputs(model, data.x_test[:2000])[-2].values),
             ),
         }

@@ -3,11 +3,18 @@
 Any UI (every browser session of one Streamlit server) submits configs here and polls plain-data
 snapshots; the workers never touch the UI. The same config submitted twice shares one job.
 
-Each worker slot is a thread in this process that feeds one long-lived trainer process (spawned on
-first use, TensorFlow imported once). Training runs there, not in the UI's process, because
-Streamlit calls keras.backend.clear_session() after every script run, which in the same process
-would reset Keras's global state under a running fit (and stall it on garbage collection). The
-separate process also keeps the UI's interpreter lock free and survives a crash of TensorFlow.
+Each worker slot is a thread in this process that feeds long-lived trainer processes, one per
+Keras backend in use (spawned on first use; the framework is imported once). Keras fixes its
+backend per process, so a JAX job and a TensorFlow job cannot share one. Training runs there, not
+in the UI's process, because Streamlit calls keras.backend.clear_session() after every script
+run, which in the same process would reset Keras's global state under a running fit (and stall it
+on garbage collection). The separate process also keeps the UI's interpreter lock free and
+survives a crash of the framework: any fault (a trainer that dies, a pipe that breaks, a process
+that cannot be started) ends that one job as "failed" with a sentence, the trainer is discarded,
+and the next job gets a fresh one. The worker thread itself never dies.
+
+Shared server (PLAYGROUND_SHARED=1): several people may wait for one job; Stop from one of them
+only stops their waiting, and the job is cancelled when nobody waits any more.
 """
 
 from __future__ import annotations
@@ -17,18 +24,27 @@ import itertools
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from core.backends import BackendUnavailable, resolve
 from core.config import RunConfig
 from core.results import Event, RunResult
-from core.training import CancelToken, train
 
 DEFAULT_WORKERS = int(os.environ.get("PLAYGROUND_WORKERS", "1"))  # two cores: one fit at a time
 DEFAULT_CAPACITY = 16  # queued jobs beyond this are refused rather than piling up
 ACTIVE = ("queued", "running")
+# An idle trainer keeps its framework and the scaled training images (188 MB of float32 for
+# Fashion-MNIST) in memory: about 1.1 GB resident each, JAX or TensorFlow, measured after one small
+# run here (Keras's .keras saving imports TensorFlow even under JAX). The most recently used
+# trainer of a slot is always kept, so its next job starts at once; the others are stopped after
+# this long without a job, and a later job of theirs pays the start again (3-5 s).
+IDLE_TRAINER_SECONDS = 600.0
+IDLE_CHECK_SECONDS = 30.0
+EXIT_WAIT_SECONDS = 5.0  # after its pipe closes, how long a dying trainer gets to be reaped
 
 
 class QueueFull(Exception):
@@ -40,7 +56,7 @@ class JobStatus:
     """A snapshot of one job; plain data, safe to read from any thread."""
 
     job_id: int
-    run_id: str
+    run_id: str = ""  # known once the trainer has the data (the id includes the data's identity)
     state: str = "queued"  # queued, running, finished, cancelled, diverged, failed
     position: int = 0  # jobs ahead of this one in the queue (0 when running)
     epoch: int = 0
@@ -52,7 +68,9 @@ class JobStatus:
     seconds_left: float = math.nan
     params: int = 0
     device: str = ""
+    backend: str = ""  # the Keras backend training it (tensorflow, jax, torch), once started
     message: str = ""
+    sessions: int = 0  # browser sessions waiting for this job
     history: dict[str, list[float]] = field(default_factory=dict)  # per finished epoch
     live: dict[str, float] = field(default_factory=dict)  # latest batch metrics
     submitted_at: float = 0.0
@@ -69,14 +87,42 @@ class JobStatus:
         return min(1.0, ((self.epoch - 1) + self.batch / self.batches) / self.epochs)
 
 
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What cancel() did: stopped the job, or (shared server) only stopped the caller waiting."""
+
+    stopped: bool  # the job is removed, or stops after its current batch
+    others: int = 0  # sessions still waiting when only the caller was detached
+
+    @property
+    def detached(self) -> bool:
+        return not self.stopped and self.others > 0
+
+    @property
+    def message(self) -> str:
+        if not self.detached:
+            return ""
+        others = "1 other person" if self.others == 1 else f"{self.others} others"
+        return f"You stopped waiting; the run goes on for the {others} waiting for it."
+
+
 class _Job:
-    def __init__(self, job_id: int, config: RunConfig, force: bool = False) -> None:
+    def __init__(self, job_id: int, config: RunConfig, force: bool, session: str | None) -> None:
         self.config = config
         self.force = force  # retrain even if the store holds this config
+        self.owner = session  # the first session that asked; the store records it with the run
+        self.sessions: set[str] = {session} if session is not None else set()
         self.cancel_requested = threading.Event()
         self.status = JobStatus(
-            job_id, config.run_id, epochs=config.epochs, submitted_at=time.time()
+            job_id, epochs=config.epochs, submitted_at=time.time(), sessions=len(self.sessions)
         )
+
+    def join(self, session: str | None) -> None:
+        if session is None:
+            return
+        self.sessions.add(session)
+        self.owner = self.owner or session
+        self.status.sessions = len(self.sessions)
 
 
 class JobQueue:
@@ -88,9 +134,12 @@ class JobQueue:
         workers: int = DEFAULT_WORKERS,
         capacity: int = DEFAULT_CAPACITY,
         keep_finished: int = 200,
+        *,
+        shared: bool | None = None,
     ) -> None:
         self.store = store  # a RunStore; trainer processes open the same folder
         self.capacity = capacity
+        self.shared = os.environ.get("PLAYGROUND_SHARED") == "1" if shared is None else shared
         self._closing = False
         self.keep_finished = keep_finished
         self._lock = threading.Lock()
@@ -98,25 +147,33 @@ class JobQueue:
         self._waiting: deque[_Job] = deque()
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
+        # one dict per worker slot: backend -> its trainer (changed under self._lock)
+        self._slots: list[dict[str, _TrainerProcess]] = [{} for _ in range(max(1, workers))]
         self._threads = [
-            threading.Thread(target=self._work, name=f"training-worker-{i}", daemon=True)
-            for i in range(max(1, workers))
+            threading.Thread(
+                target=self._work, args=(slot,), name=f"training-worker-{i}", daemon=True
+            )
+            for i, slot in enumerate(self._slots)
         ]
         for thread in self._threads:
             thread.start()
 
     # ------------------------------------------------------------------ API for any thread
-    def submit(self, config: RunConfig, *, force: bool = False) -> int:
-        """Queue a training job; an identical active job is shared instead of duplicated."""
+    def submit(self, config: RunConfig, *, force: bool = False, session: str | None = None) -> int:
+        """Queue a training job; an identical active job is shared (joined) instead of duplicated.
+
+        session: the browser session asking (on a shared server, Stop then concerns only it).
+        """
         with self._lock:
             for job in self._jobs.values():
                 if job.config == config and job.status.active:
+                    job.join(session)
                     return job.status.job_id
             if len(self._waiting) >= self.capacity:
                 raise QueueFull(
                     f"{len(self._waiting)} trainings are already waiting; try again when one ends."
                 )
-            job = _Job(next(self._ids), config, force)
+            job = _Job(next(self._ids), config, force, session)
             self._jobs[job.status.job_id] = job
             self._waiting.append(job)
             self._renumber()
@@ -129,19 +186,29 @@ class JobQueue:
             job = self._jobs.get(job_id)
             return copy.deepcopy(job.status) if job else None
 
-    def cancel(self, job_id: int) -> None:
-        """Remove a waiting job, or stop a running one after its current batch."""
+    def cancel(self, job_id: int, session: str | None = None) -> CancelOutcome:
+        """Remove a waiting job, or stop a running one after its current batch.
+
+        On a shared server a session that others wait with is only detached; the job goes on
+        until the last waiting session stops it. session=None stops the job for everyone.
+        """
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or not job.status.active:
-                return
+                return CancelOutcome(stopped=False)
+            if self.shared and session is not None:
+                job.sessions.discard(session)
+                job.status.sessions = len(job.sessions)
+                if job.sessions:
+                    return CancelOutcome(stopped=False, others=len(job.sessions))
             if job.status.state == "queued":
                 self._waiting.remove(job)
                 job.status.state = "cancelled"
                 job.status.message = "Removed from the queue before it started."
                 self._renumber()
-                return
+                return CancelOutcome(stopped=True)
         job.cancel_requested.set()
+        return CancelOutcome(stopped=True)
 
     def active_jobs(self) -> list[JobStatus]:
         with self._lock:
@@ -158,15 +225,15 @@ class JobQueue:
                 return status
             time.sleep(0.05)
 
-    # ------------------------------------------------------------------ workers
-    def _renumber(self) -> None:
-        for position, job in enumerate(self._waiting):
-            job.status.position = position + 1
-
-    def _forget_old(self) -> None:
-        finished = [j for j in self._jobs.values() if not j.status.active]
-        for job in finished[: max(0, len(finished) - self.keep_finished)]:
-            del self._jobs[job.status.job_id]
+    def trainer_pids(self) -> dict[str, list[int]]:
+        """Backend -> process ids of the live trainer processes (for operators and tests)."""
+        pids: dict[str, list[int]] = {}
+        with self._lock:
+            for slot in self._slots:
+                for backend, trainer in slot.items():
+                    if trainer.pid is not None:
+                        pids.setdefault(backend, []).append(trainer.pid)
+        return pids
 
     def shutdown(self) -> None:
         """Stop the workers and their trainer processes (running jobs are cancelled)."""
@@ -181,76 +248,192 @@ class JobQueue:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _work(self) -> None:
-        trainer = _TrainerProcess()
+    # ------------------------------------------------------------------ workers
+    def _renumber(self) -> None:
+        for position, job in enumerate(self._waiting):
+            job.status.position = position + 1
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if not j.status.active]
+        for job in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self._jobs[job.status.job_id]
+
+    def _work(self, slot: dict[str, _TrainerProcess]) -> None:
         try:
-            while True:
-                with self._wake:
-                    while not self._waiting and not self._closing:
-                        self._wake.wait()
-                    if self._closing:
-                        return
-                    job = self._waiting.popleft()
-                    job.status.state = "running"
-                    job.status.position = 0
-                    self._renumber()
-                self._run(job, trainer)
+            while not self._closing:
+                job = self._take()
+                try:
+                    if job is not None:
+                        self._run(job, slot)
+                    self._retire_idle(slot)
+                except Exception as exc:  # the slot outlives any fault; only this job fails
+                    if job is not None:
+                        self._end(job, f"The job failed ({type(exc).__name__}: {exc}).")
         finally:
+            for trainer in list(slot.values()):
+                trainer.stop()
+
+    def _take(self) -> _Job | None:
+        """The next job (now running), or None when closing or after an idle while."""
+        with self._wake:
+            if not self._waiting and not self._closing:
+                self._wake.wait(timeout=IDLE_CHECK_SECONDS)
+            if self._closing or not self._waiting:
+                return None
+            job = self._waiting.popleft()
+            job.status.state = "running"
+            job.status.position = 0
+            self._renumber()
+            return job
+
+    def _retire_idle(self, slot: dict[str, _TrainerProcess]) -> None:
+        if len(slot) < 2:
+            return
+        newest = max(slot.values(), key=lambda t: t.last_used)
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                backend
+                for backend, trainer in slot.items()
+                if trainer is not newest and now - trainer.last_used > IDLE_TRAINER_SECONDS
+            ]
+            retired = [slot.pop(backend) for backend in idle]
+        for trainer in retired:
             trainer.stop()
 
-    def _run(self, job: _Job, trainer: _TrainerProcess) -> None:
+    def _end(self, job: _Job, sentence: str) -> None:
+        """Fail a job that is still running with one sentence (an ended job keeps its outcome)."""
+        with self._lock:
+            if job.status.active:
+                job.status.state, job.status.message = "failed", sentence
+
+    def _run(self, job: _Job, slot: dict[str, _TrainerProcess]) -> None:
+        try:
+            backend = resolve(job.config)
+        except BackendUnavailable as exc:
+            self._end(job, str(exc))
+            return
+        with self._lock:
+            job.status.backend = backend  # known now; the trainer confirms it when it starts
+            trainer = slot.get(backend)
+            if trainer is None:
+                trainer = slot[backend] = _TrainerProcess(backend)
+
         def on_event(event: Event) -> None:
             with self._lock:
                 _apply(job.status, event)
 
         home = str(self.store.home) if self.store is not None else None
-        outcome = trainer.run(job.config, job.force, home, on_event, job.cancel_requested)
+        try:
+            outcome = trainer.run(job.config, job.force, home, on_event, job.cancel_requested)
+        except Exception:  # a fault mid-run leaves the trainer in an unknown state: replace it
+            with self._lock:
+                slot.pop(backend, None)
+            trainer.discard()
+            raise
+        if not isinstance(outcome, RunResult):  # a user error or a trainer fault: one sentence
+            self._end(job, outcome)
+            return
         with self._lock:
-            if isinstance(outcome, RunResult):
-                job.status.result = outcome
-                job.status.state = outcome.status
-                job.status.message = outcome.message or job.status.message
-                if outcome.ok:
-                    job.status.history = outcome.history
-            else:  # a user error (ConfigError, no data) or a dead trainer process: one sentence
-                job.status.state = "failed"
-                job.status.message = outcome
+            job.status.result = outcome
+            job.status.state = outcome.status
+            job.status.message = outcome.message or job.status.message
+            job.status.run_id = outcome.run_id or job.status.run_id
+            job.status.backend = outcome.backend or job.status.backend
+            if outcome.ok:
+                job.status.history = outcome.history
+            owner = job.owner
+        if outcome.ok and not outcome.cached and owner is not None:
+            self._record_owner(job, outcome.run_id, owner)
+
+    def _record_owner(self, job: _Job, run_id: str, owner: str) -> None:
+        set_owner = getattr(self.store, "set_owner", None)  # stores before owners lack it
+        if set_owner is None:
+            return
+        try:
+            set_owner(run_id, owner)
+        except Exception as exc:  # the run is stored and good; only its owner is unknown
+            with self._lock:
+                job.status.message = f"The run is stored, but its owner was not recorded ({exc})."
 
 
 class _TrainerProcess:
-    """One long-lived child process that trains the configs it is sent, one at a time."""
+    """One long-lived child process on one Keras backend; trains the configs it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.last_used = time.monotonic()
         self._context = multiprocessing.get_context("spawn")  # never fork a threaded process
         self._process = None
         self._conn = None
         self._cancel = None
 
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
     def _ensure(self) -> None:
         if self._process is not None and self._process.is_alive():
             return
+        self.discard()  # a trainer that died between jobs: forget its pipe too
         parent, child = self._context.Pipe()
         self._cancel = self._context.Event()
-        self._process = self._context.Process(
-            target=_trainer_main, args=(child, self._cancel), name="trainer", daemon=True
+        process = self._context.Process(
+            target=_trainer_main,
+            args=(child, self._cancel, self.backend),
+            name=f"trainer-{self.backend}",
+            daemon=True,
         )
-        self._process.start()
-        child.close()
-        self._conn = parent
+        try:
+            process.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        self._process, self._conn = process, parent
 
     def run(self, config, force, home, on_event, cancel_requested) -> RunResult | str:
-        self._ensure()
+        """Train one config: its RunResult, or one sentence (a user error or a fault)."""
+        self.last_used = time.monotonic()
+        try:
+            self._ensure()
+        except OSError as exc:  # out of memory or processes: nothing started, nothing to clean
+            self.discard()
+            return (
+                f"The trainer process could not be started ({_reason(exc)}); nothing was "
+                "trained. Try again in a moment."
+            )
         self._cancel.clear()
-        self._conn.send((config.to_json(), force, home))
+        try:
+            self._conn.send((config.to_json(), force, home))
+        except (OSError, ValueError) as exc:  # BrokenPipeError, or a pipe closed under us
+            self.discard()
+            return (
+                f"The connection to the trainer process broke ({_reason(exc)}); nothing was "
+                "stored. Train again: a fresh trainer starts."
+            )
+        try:
+            return self._follow(on_event, cancel_requested)
+        finally:
+            self.last_used = time.monotonic()
+
+    def _follow(self, on_event, cancel_requested) -> RunResult | str:
         while True:
             if cancel_requested.is_set():
                 self._cancel.set()
             try:
-                ready = self._conn.poll(0.05)
-                message = self._conn.recv() if ready else None
-            except (EOFError, OSError):
+                message = self._conn.recv() if self._conn.poll(0.05) else None
+            except (EOFError, OSError):  # the child's end closed: it is exiting, or was killed
+                self._process.join(timeout=EXIT_WAIT_SECONDS)
                 message = None
-                ready = False
+            except Exception as exc:  # an answer that cannot be unpickled here
+                self.discard()
+                return (
+                    f"The trainer process sent an unreadable message ({type(exc).__name__}); "
+                    "nothing was stored. Train again: a fresh trainer starts."
+                )
             if message is not None:
                 kind, payload = message
                 if kind == "event":
@@ -259,40 +442,78 @@ class _TrainerProcess:
                 return payload  # "result" carries a RunResult, "error" a sentence
             if not self._process.is_alive():
                 code = self._process.exitcode
-                self._process = None
+                self.discard()
                 return (
-                    f"The trainer process stopped unexpectedly (exit code {code}); "
-                    "nothing was stored. Try again, perhaps with a smaller network or batch."
+                    f"The trainer process stopped unexpectedly ({_exit_reason(code)}); nothing "
+                    "was stored. Try again, perhaps with a smaller network or batch."
                 )
 
+    def discard(self) -> None:
+        """Forget the child (killing it if it still runs) and its pipe; the next job starts one."""
+        process, conn = self._process, self._conn
+        self._process = self._conn = None
+        if process is not None and process.is_alive():
+            process.kill()
+            process.join(timeout=EXIT_WAIT_SECONDS)
+        if conn is not None:
+            conn.close()
+
     def stop(self) -> None:
+        """Ask the child to finish its current batch and exit; kill it if it does not."""
         if self._process is not None and self._process.is_alive():
             self._cancel.set()
             try:
                 self._conn.send(None)
-            except OSError:
+            except (OSError, ValueError):
                 pass
             self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
+        self.discard()
 
 
-def _trainer_main(conn, cancel_event) -> None:
+def _reason(exc: Exception) -> str:
+    """'Broken pipe', 'Cannot allocate memory': the OS's words, without errno and paths."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = ", often the system running out of memory" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+def _trainer_main(conn, cancel_event, backend: str) -> None:
     """Child process: train each config received on `conn`, streaming events back."""
+    # Keras reads its backend once, on import: set it before anything imports Keras.
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.config import ConfigError
     from core.datasets import DatasetUnavailable
     from core.store import RunStore
+    from core.training import CancelToken, train
 
     send_lock = threading.Lock()  # Keras reports batches from its own thread
 
+    class ParentGone(Exception):
+        """The pipe to the queue broke: nobody is left to train for."""
+
     def send(message) -> None:
         with send_lock:
-            conn.send(message)
+            try:
+                conn.send(message)
+            except OSError as exc:
+                raise ParentGone from exc
 
     while True:
         try:
             request = conn.recv()
-        except EOFError:
+        except (EOFError, OSError):
             return
         if request is None:
             return
@@ -319,6 +540,8 @@ def _trainer_main(conn, cancel_event) -> None:
             send(("result", result))
         except (ConfigError, DatasetUnavailable) as exc:
             send(("error", str(exc)))
+        except ParentGone:
+            return
         except Exception as exc:  # never let one bad job end the trainer silently
             send(("error", f"Training failed: {type(exc).__name__}: {exc}"))
         finally:
@@ -328,8 +551,10 @@ def _trainer_main(conn, cancel_event) -> None:
 
 def _apply(status: JobStatus, event: Event) -> None:
     """Fold one training event into a job's status (called under the queue's lock)."""
+    status.run_id = event.run_id or status.run_id
     if event.kind == "started":
         status.params, status.device = event.params, event.device
+        status.backend = getattr(event, "backend", "") or status.backend
         return
     if event.kind in ("batch", "epoch"):
         status.epoch, status.batch, status.batches = event.epoch, event.batch, event.batches

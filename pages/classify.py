@@ -18,6 +18,7 @@ from ui.common import (
     get_store,
     pick_run,
     runs_warming_the_model,
+    session_owner,
     stored_run_or_stop,
 )
 
@@ -60,7 +61,9 @@ if not rows:
     job_id = st.session_state.get("classify_job_id")
     if st.button("Train the fast preset", key="classify_train", type="primary"):
         try:
-            job_id = st.session_state.classify_job_id = get_queue().submit(preset("fast"))
+            job_id = st.session_state.classify_job_id = get_queue().submit(
+                preset("fast"), session=session_owner()
+            )
         except QueueFull as exc:
             st.error(str(exc))
     if job_id:
@@ -88,8 +91,8 @@ def prepared(data: bytes) -> PreparedImage | str:
 def classified(home: str, run: str, created_at: float, pixels: bytes) -> tuple:
     """Probabilities and saliency map of one 28x28 picture, cached per picture."""
     image = np.frombuffer(pixels, np.uint8).reshape(1, 28, 28)
-    answer = get_analyst().call("classify", home, run, image, True)
-    return answer["probabilities"][0], answer["saliency"][0]
+    answer = get_analyst().classify(home, run, image, saliency=True)
+    return answer.probabilities[0], answer.saliency[0]
 
 
 # ------------------------------------------------------------------------------ the inputs

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts
+from core.analyst import LayerViews, Projection
 from core.evaluation import softmax
 from core.pictures import PLUMBING, diverging_rgb, grey_picture, tile, upscale
 from ui.common import (
@@ -45,14 +46,14 @@ home = str(store.home)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def layer_views(home: str, run: str, created_at: float, image: bytes) -> dict:
+def layer_views(home: str, run: str, created_at: float, image: bytes) -> LayerViews:
     pixels = np.frombuffer(image, np.uint8).reshape(28, 28)
-    return get_analyst().call("layers", home, run, pixels)
+    return get_analyst().layers(home, run, pixels)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def projection(home: str, run: str, created_at: float, count: int) -> dict:
-    return get_analyst().call("projection", home, run, count)
+def projection(home: str, run: str, created_at: float, count: int) -> Projection:
+    return get_analyst().projection(home, run, count)
 
 
 a, b, c = st.columns([2, 2, 1])
@@ -64,8 +65,8 @@ image = data.x_test[index]
 c.image(upscale(image, 3), caption=f"test image #{index}", width=84)
 
 views = answer_or_stop(layer_views, home, run_id, result.created_at, image.tobytes())
-outputs = views["outputs"]
-p = softmax(outputs[-1]["values"][None].astype(np.float64))[0]
+outputs = views.outputs
+p = softmax(outputs[-1].values[None].astype(np.float64))[0]
 best = int(p.argmax())
 st.markdown(
     f"The network calls it **{names[best]}** ({p[best]:.0%}); it is a **{chosen_class}**."
@@ -74,8 +75,8 @@ st.markdown(
 
 # ---------------------------------------------------------------------- the first layer
 st.subheader("What the first layer looks for")
-if views["weights"] is not None:
-    weights = views["weights"]
+if views.weights is not None:
+    weights = views.weights
     shown = weights[:UNITS_SHOWN]
     limit = float(np.percentile(np.abs(shown), 99.5))
     st.image(
@@ -88,8 +89,8 @@ if views["weights"] is not None:
         "that look like its red pattern. Early dense units learn blurry templates of whole "
         "garments and their outlines — a trouser's gap, a sleeve, a shoe's sole."
     )
-elif views["filters"] is not None:
-    filters = views["filters"]
+elif views.filters is not None:
+    filters = views.filters
     limit = float(np.abs(filters).max())
     k = filters.shape[-1]
     st.image(
@@ -111,9 +112,9 @@ st.caption(
     "shapes, until the last layer holds one score per class."
 )
 for position, output in enumerate(outputs):
-    if output["kind"] in PLUMBING:
+    if output.kind in PLUMBING:
         continue
-    values, name, kind = output["values"], output["name"], output["kind"]
+    values, name, kind = output.values, output.name, output.kind
     is_last = position == len(outputs) - 1
     if is_last:
         order = np.argsort(p)[::-1][:5]
@@ -151,15 +152,15 @@ count = min(PROJECTED, len(data.x_test))
 mapped = answer_or_stop(projection, home, run_id, result.created_at, count)
 st.plotly_chart(
     charts.projection_scatter(
-        mapped["coords"], mapped["y_true"], mapped["y_pred"], names, tuple(mapped["share"])
+        mapped.coords, mapped.y_true, mapped.y_pred, names, tuple(mapped.share)
     ),
     key="inside_projection",
     width="stretch",
 )
-wrong = int((mapped["y_true"] != mapped["y_pred"]).sum())
+wrong = int((mapped.y_true != mapped.y_pred).sum())
 st.caption(
     f"The first {count:,} test images, each placed by the two directions along which the "
-    f"layer {mapped['layer']} varies most (PCA). This is the representation the final layer "
+    f"layer {mapped.layer} varies most (PCA). This is the representation the final layer "
     "separates into classes: classes whose clouds stand apart even in this flat view are easy, "
     "and most of the "
     f"{wrong} mistakes (crosses) sit where clouds overlap, often shirts, pullovers and coats."

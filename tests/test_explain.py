@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,32 +74,36 @@ def test_model_process_answers_like_keras_and_survives_bad_requests(trained, mod
     analyst = Analyst()
     try:
         images = full_data.x_test[:8]
-        answer = analyst.call("classify", str(home), dense.run_id, images, True)
+        answer = analyst.classify(str(home), dense.run_id, images)
         np.testing.assert_allclose(
-            answer["probabilities"], explain.probabilities(models["dense"], images), atol=1e-5
+            answer.probabilities, explain.probabilities(models["dense"], images), atol=1e-5
         )
-        assert len(answer["saliency"]) == 8
+        assert len(answer.saliency) == 8
+        assert analyst.classify(str(home), dense.run_id, images, saliency=False).saliency is None
         with pytest.raises(AnalysisError, match="not in the store"):
-            analyst.call("classify", str(home), "0123456789ab", images, False)
+            analyst.classify(str(home), "0123456789ab", images, saliency=False)
         # a child that died between requests is replaced without the caller noticing
-        analyst._process.kill()
-        analyst._process.join()
-        assert analyst.call("ping").startswith(("CPU", "GPU"))
+        os.kill(analyst.pid, signal.SIGKILL)
+        while analyst.started:  # dead, not merely signalled: else this is a kill mid-request
+            time.sleep(0.01)
+        assert analyst.ping().startswith(("CPU", "GPU"))
         # one that dies during a request (here: while importing TensorFlow) costs a sentence
         analyst.stop()
-        killer = threading.Timer(0.3, lambda: analyst._process.kill())
+        analyst.start()
+        killer = threading.Timer(0.3, os.kill, (analyst.pid, signal.SIGKILL))
         killer.start()
         with pytest.raises(AnalysisError, match="stopped unexpectedly"):
-            analyst.call("layers", str(home), dense.run_id, images[0])
+            analyst.layers(str(home), dense.run_id, images[0])
         killer.join()
-        layers = analyst.call("layers", str(home), dense.run_id, images[0])
-        assert [o["kind"] for o in layers["outputs"]] == ["Flatten", "Dense", "Dense"]
+        layers = analyst.layers(str(home), dense.run_id, images[0])
+        assert [o.kind for o in layers.outputs] == ["Flatten", "Dense", "Dense"]
+        assert layers.weights.shape == (128, 28, 28) and layers.filters is None
         # a request that takes too long ends with a sentence and a fresh process
         with pytest.raises(AnalysisError, match="did not answer within 0.001 s"):
-            analyst.call("projection", str(home), dense.run_id, 2000, timeout=0.001)
+            analyst.projection(str(home), dense.run_id, 2000, timeout=0.001)
         assert not analyst.started
-        projection = analyst.call("projection", str(home), dense.run_id, 300)
-        assert projection["coords"].shape == (300, 2)
-        assert (projection["y_true"] == full_data.y_test[:300]).all()
+        projection = analyst.projection(str(home), dense.run_id, 300)
+        assert projection.coords.shape == (300, 2)
+        assert (projection.y_true == full_data.y_test[:300]).all()
     finally:
         analyst.stop()

@@ -48,6 +48,11 @@ def test_two_jobs_run_in_turn_and_the_second_sees_its_place(make_queue, store, f
     done = queue.wait(second, timeout=120)
     assert done.state == "finished" and queue.status(first).state == "finished"
     assert done.result.test_accuracy > 0.6
+    # the run id and backend come from the trainer (the id includes the data's identity)
+    assert (
+        done.run_id == done.result.run_id == SMALL.replace(seed=7).run_id_for(full_data.fingerprint)
+    )
+    assert done.backend and done.device
     assert len(store.list_runs()) == 2
     # a live status carried per-epoch history and throughput while it ran
     assert len(queue.status(first).history["loss"]) == 3
@@ -56,8 +61,9 @@ def test_two_jobs_run_in_turn_and_the_second_sees_its_place(make_queue, store, f
 
 def test_identical_config_shares_one_job_and_repeats_are_cached(make_queue, store, full_data):
     queue = make_queue()
-    a = queue.submit(SMALL)
-    assert queue.submit(SMALL) == a
+    a = queue.submit(SMALL, session="A")
+    assert queue.submit(SMALL, session="B") == a
+    assert queue.status(a).sessions == 2 and queue.status(a).run_id == ""  # not known yet
     assert queue.wait(a, timeout=120).state == "finished"
     again = queue.submit(SMALL)
     status = queue.wait(again, timeout=30)
@@ -92,6 +98,6 @@ def test_queue_is_bounded_and_bad_configs_fail_cleanly(make_queue, store, full_d
         assert "already waiting" in str(exc)
     queue.cancel(running)
     queue.cancel(waiting)
-    bad = queue.submit(RunConfig(batch_size=100_000))
+    bad = queue.submit(SMALL.replace(train_size=1000, batch_size=4096))
     status = queue.wait(bad, timeout=60)
     assert status.state == "failed" and "larger than the training set" in status.message
