@@ -21,7 +21,7 @@ from core.config import (
     validate,
 )
 from core.datasets import DATASETS, DatasetUnavailable, describe_source, load_dataset
-from core.store import RunStore
+from core.store import RunStore, StoreError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -231,6 +231,9 @@ def cmd_classify(args, store: RunStore) -> int:
 
         try:
             model = store.load_model(args.run)
+        except StoreError as exc:  # the model file is missing or damaged: the store's sentence
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         except Exception as exc:  # a model file deleted or damaged behind the index's back
             print(
                 f"error: the model of run {args.run} could not be loaded "
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         code = command[args.command](args, store)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at exit
         return code
-    except (ConfigError, DatasetUnavailable, BackendUnavailable) as exc:
+    except (ConfigError, DatasetUnavailable, BackendUnavailable, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

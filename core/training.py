@@ -24,6 +24,7 @@ import numpy as np
 from core.config import ConfigError, RunConfig, count_params, fit_size, layer_table, validate
 from core.datasets import Dataset, load_dataset
 from core.results import Event, Listener, RunResult
+from core.store import StoreError
 
 BATCH_EVENT_INTERVAL = 0.1  # seconds: at most ~10 batch updates a second reach the listener
 DIVERGED_ADVICE = "Lower the learning rate (try a tenth of it) and train again."
@@ -47,7 +48,16 @@ class CancelToken:
         if progress is not None:
             self.steps_at_cancel = progress.steps_started
             # Keras checks this flag right after the current batch, before starting another.
-            progress.model.stop_training = True
+            progress.stop()
+
+    def attach(self, progress) -> None:
+        """The running fit's progress callback, so cancel() can stop it (train() attaches)."""
+        self._progress = progress
+        if self.cancelled:
+            progress.stop()
+
+    def detach(self) -> None:
+        self._progress = None  # a later cancel() must not touch a finished model
 
     @property
     def cancelled(self) -> bool:
@@ -200,7 +210,7 @@ class _Emitter:
             self.listener(Event(kind=kind, run_id=self.run_id, epochs=self.epochs, **kw))
 
 
-def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_call):
+def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_call, model):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -218,6 +228,12 @@ def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_
             self.steps_started = 0  # batches started in the whole run
             self.epoch_started = started_at
 
+        def stop(self):
+            # The model object itself, not Callback.model: under JAX that property syncs the
+            # model's state from the running step, which from another thread deletes arrays
+            # the step still uses ("Array has been deleted"), and on every batch costs time.
+            model.stop_training = True
+
         def _check_loss(self, loss):
             if loss is None:
                 return
@@ -232,12 +248,12 @@ def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_
                     f"{config.learning_rate:g} is too large for {config.optimizer}. "
                     f"{DIVERGED_ADVICE}"
                 )
-                self.model.stop_training = True
+                self.stop()
 
         def on_train_begin(self, logs=None):
             if cancel is not None and cancel.cancelled:
                 self.cancelled = True
-                self.model.stop_training = True
+                self.stop()
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch + 1
@@ -249,7 +265,7 @@ def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_
             self.steps_started = done_before + min(per_call, self.batches - batch)
             if cancel is not None and cancel.cancelled:
                 self.cancelled = True
-                self.model.stop_training = True
+                self.stop()
 
         def on_train_batch_end(self, batch, logs=None):
             now = time.perf_counter()
@@ -313,9 +329,13 @@ def train(
     run_id = config.run_id_for(data.fingerprint)
     emit = _Emitter(run_id, config, listener)
     if not force:
-        stored = lookup(store, run_id, emit)
-        if stored is not None:
-            return stored
+        try:
+            stored = lookup(store, run_id, emit)
+        except StoreError:  # the stored copy is damaged: train a fresh one to replace it
+            force = True
+        else:
+            if stored is not None:
+                return stored
     validate(
         config,
         train_available=len(data.x_train),
@@ -376,11 +396,10 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
     started = time.perf_counter()
     emit("started", params=result.params, device=result.device, backend=result.backend)
     progress = _make_callback(
-        config, emit, cancel, len(x_fit), result.params, result.device, started, per_call
+        config, emit, cancel, len(x_fit), result.params, result.device, started, per_call, model
     )
     if cancel is not None:
-        progress.set_model(model)
-        cancel._progress = progress
+        cancel.attach(progress)
     callbacks = [progress]
     if config.early_stopping and validation is not None:
         callbacks.append(
@@ -400,7 +419,7 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
         )
     finally:
         if cancel is not None:
-            cancel._progress = None  # a later cancel() must not touch this finished model
+            cancel.detach()
     result.train_seconds = time.perf_counter() - started
     result.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
     result.epochs_trained = len(result.history.get("loss", []))
@@ -454,7 +473,7 @@ def outcome(fitted: _Fitted, data: Dataset, result: RunResult, emit, store, *, r
 
 def _failure_sentence(exc: Exception) -> str:
     """A store refusal (size limits, a read-only store) is already a sentence; the rest is not."""
-    if type(exc).__name__ == "StoreError":
+    if isinstance(exc, StoreError):
         return str(exc)
     return f"Training failed: {type(exc).__name__}: {exc}"
 

@@ -11,12 +11,18 @@ from core.backends import label as device_label
 from core.config import count_params, fit_size
 from core.datasets import describe_source
 from core.jobs import QueueFull
+from core.store import StoreError
 from core.training import estimate_seconds
 from ui.common import (
+    dataset_choice,
     dataset_or_stop,
     get_queue,
     get_store,
     layer_frame,
+    session_owner,
+    set_shown_run,
+    show_damage,
+    shown_run,
 )
 from ui.sidebar import sidebar_config
 
@@ -53,7 +59,7 @@ def backend_note(config) -> str:
 
 
 st.title("Train")
-data = dataset_or_stop(st.session_state.get("sb_dataset", "fashion_mnist"))
+data = dataset_or_stop(dataset_choice())
 config, error = sidebar_config(len(data.x_train))
 store, queue = get_store(), get_queue()
 if data.is_sample:
@@ -80,18 +86,30 @@ if not error:
 job_id = st.session_state.get("train_job_id")
 status = queue.status(job_id) if job_id else None
 active = bool(status and status.active)
-stored = None if error else store.get(run_id)
+try:
+    stored = None if error else store.get(run_id)
+except StoreError as exc:  # damaged: say so, offer delete/retrain, and show no stale result
+    show_damage(store, run_id, exc, key="train")
+    stored = None
 
 
 def start(force: bool = False) -> None:
-    shown = st.session_state.get("train_shown_run")
+    shown = shown_run()
     try:
-        st.session_state.train_job_id = queue.submit(config, force=force)
+        st.session_state.train_job_id = queue.submit(config, force=force, session=session_owner())
     except QueueFull as exc:
         st.session_state.train_notice = str(exc)
         return
     st.session_state.train_prev_run = shown
     st.session_state.train_notice = None
+
+
+def stop(job: int) -> None:
+    """Stop this session's wait; on a shared server the run goes on for others who wait too."""
+    outcome = queue.cancel(job, session=session_owner())
+    if outcome is not None and outcome.detached:
+        st.session_state.train_notice = outcome.message
+        st.session_state.pop("train_job_id", None)
 
 
 left, mid, right = st.columns([1, 1, 3])
@@ -108,7 +126,7 @@ mid.button(
     "Stop",
     key="train_stop",
     disabled=not active,
-    on_click=lambda: queue.cancel(job_id),
+    on_click=lambda: stop(job_id),
     icon=":material/stop:",
 )
 if st.session_state.get("train_notice"):
@@ -147,6 +165,11 @@ def live_progress() -> None:
                 text=(
                     f"Epoch {max(current.epoch, 1)}/{current.epochs} · batch {current.batch}/"
                     f"{current.batches} · {current.images_per_second:,.0f} images/s · {eta}"
+                    + (
+                        f" · {device_label(current.device, current.backend)}"
+                        if current.device
+                        else ""
+                    )
                     + (f" · loss {live:.4f}" if live is not None else "")
                 ),
             )
@@ -165,7 +188,7 @@ elif status is not None and status.state in ("cancelled", "diverged", "failed"):
     shown(status.message, icon=":material/info:")
 
 if stored is not None and not active:
-    st.session_state.train_shown_run = stored.run_id
+    set_shown_run(stored.run_id)
     just_trained = (
         status is not None
         and status.run_id == stored.run_id
@@ -186,7 +209,10 @@ if stored is not None and not active:
             icon=":material/refresh:",
         )
     previous = st.session_state.get("train_prev_run")
-    before = store.get(previous) if previous and previous != stored.run_id else None
+    try:
+        before = store.get(previous) if previous and previous != stored.run_id else None
+    except StoreError:  # the previous run was damaged meanwhile: compare with nothing
+        before = None
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(
         "Test accuracy",

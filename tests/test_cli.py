@@ -188,16 +188,22 @@ def test_classify_exit_codes_and_plain_output(trained, pictures):
         assert "Traceback" not in result.stderr
 
 
-def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
-    """`python -m core runs | head -1`: the pipe closes early; no BrokenPipeError traceback."""
+def test_a_reader_that_goes_away_is_not_an_error(trained, tmp_path):
+    """`python -m core ... | head -1`: the pipe closes early; no BrokenPipeError traceback."""
+    home, dense, _ = trained
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a picture\n")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core", "--home", str(tmp_path), "runs"],
+        [sys.executable, "-m", "core", "--home", str(home), "classify", "--run", dense.run_id]
+        + [str(bad)] * 2000,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    proc.stdout.close()  # like `head` exiting before the listing is written
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0
+    assert proc.stdout.readline().startswith(str(bad))  # like `head -1`: one line, then gone
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err
+    assert proc.returncode == 0

@@ -84,7 +84,7 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     table.wait_for()
     shot(page, "runs")
     runs = RunStore(app["home"]).list_runs()
-    assert [r["run_id"] for r in runs] == [TINY.run_id]
+    assert [r["run_id"] for r in runs] == [run_id(TINY)]
     # select the run (the grid's checkbox column, first row) and download its script
     box = table.bounding_box()
     page.mouse.click(box["x"] + 16, box["y"] + 52)
@@ -93,7 +93,7 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     with page.expect_download() as download:
         script_button.click()
     source = open(download.value.path()).read()
-    assert "model.fit(" in source and TINY.run_id in source
+    assert "model.fit(" in source and run_id(TINY) in source
     shot(page, "runs-selected")
     no_error_boxes(page)
     # open it: back on Train with its settings and its stored results
@@ -106,6 +106,12 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     assert "layers=dense%3A40" in page.url
     shot(page, "runs-opened")
     no_error_boxes(page)
+
+
+def run_id(config) -> str:
+    from core.datasets import load_dataset
+
+    return config.run_id_for(load_dataset(config.dataset).fingerprint)
 
 
 def test_training_survives_page_switches_and_stops(app, page):
@@ -128,5 +134,5 @@ def test_training_survives_page_switches_and_stops(app, page):
     shot(page, "train-stopped")
     no_error_boxes(page)
     store = RunStore(app["home"])
-    assert store.get(LONG.run_id) is None
-    assert not store.run_dir(LONG.run_id).exists()
+    assert store.get(run_id(LONG)) is None
+    assert not store.run_dir(run_id(LONG)).exists()
