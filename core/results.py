@@ -84,5 +84,3 @@ class RunResult:
             "message": self.message,
         }
         return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in facts.items()}
-
-
