@@ -10,23 +10,66 @@ Nothing here imports TensorFlow or Streamlit: the page, the CLI and the tests sh
 
 from __future__ import annotations
 
+import ctypes
 import io
+import math
+import os
+import threading
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 SIDE = 28
 # Keep in step with server.maxUploadSize in .streamlit/config.toml (a test compares them).
 MAX_FILE_MB = 10
-MAX_FILE_BYTES = MAX_FILE_MB * 1024 * 1024
+# In megabytes of 1,000,000 bytes, as Streamlit's uploader counts them: its browser side shows
+# "10MB per file" and turns bigger files away using 1000 per step (1024 only in browsers on
+# Windows; the server's own backstop is 1024 * 1024 plus 1 MB of slack). Counting the same way
+# here makes the app and the CLI refuse the same files, with the same number in the sentence.
+MAX_FILE_BYTES = MAX_FILE_MB * 1_000_000
 # Checked from the header, before any pixel is decoded: a 48-MP phone photo passes, a
 # decompression bomb (a small file that claims a huge canvas) does not.
 MAX_PIXELS = 50_000_000
-# Large photos are analysed at this size; 28x28 is the goal, so nothing is lost.
+# Grey pictures with 16- or 32-bit samples (scientific TIFFs, 16-bit PNGs) take 2 or 4 bytes a
+# pixel once decoded, so they get the 50 MB that the largest 8-bit grey picture takes. Real
+# ones within the file-size limit hold far fewer pixels; a 170 KB 7000 x 7000 16-bit TIFF,
+# mostly one flat colour, is the kind of file these caps turn away.
+SAMPLE_BITS = {"I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
+MAX_PIXELS_BY_BITS = {16: 25_000_000, 32: 12_500_000}
+# Large pictures are analysed at this size; 28x28 is the goal, so nothing is lost.
 WORK_SIDE = 512
+# ... and no side longer than this: a 40,000,000 x 1 strip (a 39 KB PNG) is worked on 8192 wide,
+# not 3 million. Only pictures over 256 times longer than wide notice.
+WORK_LONGEST_SIDE = 16 * WORK_SIDE
+# Large pictures are reduced this many source pixels at a time, so that colour conversions and
+# float arithmetic never make a second full-size copy of the picture.
+TILE_PIXELS = 500_000
+# Pictures up to this size are turned upright before they are reduced, as they always were
+# (see prepare); a JPEG decoded at reduced scale has both sides under 2 * WORK_SIDE.
+TURN_FIRST_PIXELS = 2_000_000
+# Pictures prepared at once in one process. Streamlit runs each session's script in its own
+# thread, so without a bound N people uploading together need N times the peak memory (six
+# hostile TIFFs once took the server from 295 MB to 6.3 GB). Two keep both cores of these
+# machines busy, since Pillow decodes and resizes without holding the GIL; more would add
+# memory, not speed. Preparing takes well under a second, so the others barely wait.
+MAX_CONCURRENT_PREPARES = 2
+_PREPARING = threading.BoundedSemaphore(MAX_CONCURRENT_PREPARES)
+# glibc keeps memory that a thread frees in that thread's own pool, handing straight back to
+# the system only blocks above a threshold that rises to 32 MB as big blocks are freed. So each
+# session's thread would keep its last picture's worth: six 50-MP PNGs at once took 860 MB, not
+# the 410 of two. Hence one allocation per decoded picture however big (Pillow's default is
+# 16 MB blocks), which is always handed back, and a trim of the pools after each picture, which
+# takes well under a millisecond. With both, six at once take what two take.
+if "PILLOW_BLOCK_SIZE" not in os.environ:  # an operator's own setting wins
+    Image.core.set_block_size(256 * 1024 * 1024)
+try:
+    _malloc_trim = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError, TypeError):  # not glibc: nothing to trim, or no way to
+    _malloc_trim = None
 # Readers allowed to open a file. Pillow knows dozens of rarer formats; each is attack surface.
 # (Multi-picture JPEGs from some cameras open through the JPEG reader as "MPO".)
 Image.init()
@@ -96,18 +139,19 @@ def _looks_like_text(data: bytes) -> bool:
     return printable >= 0.95 * max(1, len(text))
 
 
-def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
-    """Decode the first frame of a picture, upright; raise ImageRefused with the reason.
+def open_image(
+    data: bytes,
+) -> tuple[Image.Image, list[str], tuple[int, int], Image.Transpose | None]:
+    """Decode the first frame of a picture; raise ImageRefused with the reason.
 
-    Returns the picture (a big JPEG decoded at reduced scale), notes on what was done, and the
-    file's own width and height as a viewer shows them.
+    Returns the picture as stored (a big JPEG decoded at reduced scale), notes on what was done,
+    the file's own width and height as a viewer shows them, and the turn that makes the picture
+    upright. The turn is left to the caller, to apply once the picture is small: turning copies.
     """
     if not data:
         raise ImageRefused("the file is empty")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRefused(
-            f"the file is {len(data) / 1024 / 1024:.1f} MB; the limit is {MAX_FILE_MB} MB"
-        )
+        raise _too_big(len(data))
     sniffed = _sniff(data)
     if sniffed:
         raise ImageRefused(sniffed)
@@ -136,14 +180,7 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
         raise ImageRefused("the picture has no pixels")
     if img.format in ("JPEG", "MPO"):
         img.draft(None, (WORK_SIDE, WORK_SIDE))  # decode a big photo at 1/2, 1/4 or 1/8 scale
-    # The cap is on what will be decoded: for a JPEG that is the reduced draft size.
-    decoded = img.size[0] * img.size[1]
-    if decoded > MAX_PIXELS:
-        raise ImageRefused(
-            f"the picture claims {width:,} × {height:,} pixels "
-            f"({width * height / 1e6:,.0f} megapixels); the limit is {MAX_PIXELS / 1e6:.0f}, "
-            "so it was not decoded (a guard against decompression bombs)"
-        )
+    _check_pixel_cap(img, width, height)
     if getattr(img, "is_animated", False) and img.format != "MPO":  # MPO: a stereo/preview pair
         notes.append(f"animated: used the first of its {img.n_frames} frames")
     try:
@@ -152,16 +189,58 @@ def open_image(data: bytes) -> tuple[Image.Image, list[str], tuple[int, int]]:
             img.load()
     except Exception as exc:
         raise ImageRefused(f"the file is truncated or corrupt ({_short(exc)})") from None
+    turn = None
     try:
         orientation = img.getexif().get(0x0112, 1)
-        if orientation in (2, 3, 4, 5, 6, 7, 8):  # 1 is upright; 0 and 9 are not valid values
-            img = ImageOps.exif_transpose(img)
-            if orientation in (5, 6, 7, 8):  # quarter turns swap width and height
-                width, height = height, width
-            notes.append("turned upright using the photo's orientation tag")
+        turn = ORIENTATIONS.get(orientation)  # 1 is upright; 0 and 9 are not valid values
     except Exception:  # a broken EXIF block must not cost the picture itself
         notes.append("its EXIF data is damaged; orientation left as stored")
-    return img, notes, (width, height)
+    if turn is not None:
+        if orientation in (5, 6, 7, 8):  # quarter turns swap width and height
+            width, height = height, width
+        notes.append("turned upright using the photo's orientation tag")
+    return img, notes, (width, height), turn
+
+
+# What each EXIF orientation value asks a viewer to do (the table ImageOps.exif_transpose uses).
+ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _check_pixel_cap(img: Image.Image, width: int, height: int) -> None:
+    """Refuse, from the header alone, a picture whose decoded pixels would take too much memory.
+
+    The cap is on what will be decoded: for a JPEG that is the reduced draft size.
+    """
+    bits = SAMPLE_BITS.get(img.mode, 8)
+    cap = MAX_PIXELS_BY_BITS.get(bits, MAX_PIXELS)
+    if img.size[0] * img.size[1] <= cap:
+        return
+    claimed = f"{width:,} × {height:,} pixels"
+    megapixels = f"{width * height / 1e6:,.0f} megapixels"
+    if bits == 8:
+        raise ImageRefused(
+            f"the picture claims {claimed} ({megapixels}); the limit is {cap / 1e6:.0f}, "
+            "so it was not decoded (a guard against decompression bombs)"
+        )
+    raise ImageRefused(
+        f"the picture claims {claimed} of {bits} bits ({megapixels}); the limit for "
+        f"{bits}-bit pictures is {cap / 1e6:g} megapixels, so it was not decoded (it would take "
+        "too much memory)"
+    )
+
+
+def _too_big(size: int) -> ImageRefused:
+    # Rounded up, so that a file just over the limit never reads "10.0 MB; the limit is 10 MB".
+    shown = math.ceil(size / 100_000) / 10
+    return ImageRefused(f"the file is {shown:.1f} MB; the limit is {MAX_FILE_MB} MB")
 
 
 def _short(exc: Exception) -> str:
@@ -169,55 +248,161 @@ def _short(exc: Exception) -> str:
     return text if len(text) <= 80 else text[:77] + "…"
 
 
+# ------------------------------------------------------------------------- grey levels
+def _work_size(width: int, height: int, side: int = WORK_SIDE) -> tuple[int, int] | None:
+    """At most side x side pixels' worth, keeping the aspect ratio; None when already that small.
+
+    By area rather than by the longest edge, so a long thin strip keeps enough pixels across.
+    """
+    scale = min((side * side / (width * height)) ** 0.5, WORK_LONGEST_SIDE / max(width, height))
+    if scale >= 1:
+        return None
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+Box = tuple[float, float, float, float]
+
+
+def _tiles(img: Image.Image, size: tuple[int, int]) -> Iterator[tuple[Image.Image, Box, Box]]:
+    """Yield (tile of the picture, the part of the reduced picture it makes, the box in the tile
+    that part averages), covering a picture to be reduced to size.
+
+    Reducing a tile at a time means nothing but the decoded picture is ever held at full size.
+    The BOX filter averages exactly the source pixels under each reduced one, so reducing tile by
+    tile gives the pixels that reducing the whole picture at once would. Tiles are whole bands of
+    rows unless a picture is extremely wide.
+    """
+    width, height = img.size
+    step_x, step_y = width / size[0], height / size[1]  # source pixels per reduced one
+    rows = int(TILE_PIXELS / (width * step_y))
+    cols = size[0] if rows >= 1 else max(1, int(TILE_PIXELS / (step_x * step_y)))
+    for top in range(0, size[1], max(1, rows)):
+        bottom = min(size[1], top + max(1, rows))
+        y0, y1 = top * step_y, bottom * step_y
+        first_y, last_y = int(y0), min(height, math.ceil(y1))
+        for left in range(0, size[0], cols):
+            right = min(size[0], left + cols)
+            x0, x1 = left * step_x, right * step_x
+            first_x, last_x = int(x0), min(width, math.ceil(x1))
+            tile = img.crop((first_x, first_y, last_x, last_y))
+            box = (x0 - first_x, y0 - first_y, x1 - first_x, y1 - first_y)
+            yield tile, (left, top, right, bottom), box
+
+
+def _averageable(img: Image.Image) -> Image.Image:
+    """The picture in a mode whose pixels can be averaged and made grey: L, LA, RGB or RGBA."""
+    mode = img.mode
+    if mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        return img.convert("RGB")
+    if mode in ("PA", "RGBa", "La"):
+        return img.convert("RGBA")
+    return img
+
+
+ToUnit = Callable[[np.ndarray], np.ndarray]
+
+
 def grey_levels(img: Image.Image, notes: list[str]) -> np.ndarray:
-    """Luminance in 0..1 as float32 (H, W), with transparency composited onto a background.
+    """Luminance in 0..1 as float32 (H, W), area-averaged to WORK_SIDE x WORK_SIDE pixels' worth
+    when bigger, with transparency composited onto a background.
 
     The background for transparent parts is whichever of white or black contrasts with the
     opaque pixels, so both a dark shoe cut-out and a light-on-transparent drawing stay visible.
+    Works a tile (a band of rows) at a time: converting a whole 7000 x 7000 16-bit TIFF to
+    float64 at once took 1 GB for a 170 KB file.
     """
-    mode = img.mode
-    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        grey = np.asarray(img, dtype=np.float64)
-        if mode == "F":
-            lo, hi = float(np.nanmin(grey)), float(np.nanmax(grey))
-            grey = (grey - lo) / (hi - lo) if hi > lo else np.zeros_like(grey)
-            grey = np.nan_to_num(grey)
-        else:
-            grey = grey / (65535.0 if grey.max() > 255 else 255.0)
-        return np.clip(grey, 0, 1).astype(np.float32)
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
-        img = img.convert("RGB")
-    elif mode in ("PA", "RGBa", "La"):
-        img = img.convert("RGBA")
-    alpha = None
-    if img.mode in ("RGBA", "LA"):
-        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-        img = img.convert("RGB" if img.mode == "RGBA" else "L")
-    grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    if alpha is not None and alpha.min() < 1.0:
-        weight = alpha.sum()
-        opaque_mean = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
+    width, height = img.size
+    size = _work_size(width, height) or (width, height)
+    to_unit = _wide_to_unit(img) if img.mode in SAMPLE_BITS else None
+    grey = np.empty((size[1], size[0]), np.float32)
+    alpha = np.ones_like(grey)
+    # Compositing is linear, so it is done once reduced: averaging grey * alpha and alpha, then
+    # adding the background where the averaged alpha is short of 1, gives the same pixels.
+    opaque_sum = alpha_sum = 0.0
+    lowest_alpha = 1.0
+    for tile, (left, top, right, bottom), box in _tiles(img, size):
+        levels, cover = _levels(_averageable(tile), to_unit)
+        part = (right - left, bottom - top)
+        if cover is not None:
+            levels = levels * cover
+            opaque_sum += float(levels.sum(dtype=np.float64))
+            alpha_sum += float(cover.sum(dtype=np.float64))
+            lowest_alpha = min(lowest_alpha, float(cover.min()))
+            alpha[top:bottom, left:right] = _resize(cover, part, box)
+        grey[top:bottom, left:right] = _resize(levels, part, box)
+    if lowest_alpha < 1.0:
+        opaque_mean = opaque_sum / alpha_sum if alpha_sum > 0 else 0.0
         background = 1.0 if opaque_mean < 0.5 else 0.0
-        grey = grey * alpha + background * (1.0 - alpha)
+        grey += background * (1.0 - alpha)
         notes.append(f"transparent parts placed on {'white' if background else 'black'}")
     return grey
 
 
-def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-averaging resize of a float image to (width, height)."""
-    pic = Image.fromarray(grey.astype(np.float32), mode="F")
-    return np.asarray(pic.resize(size, Image.Resampling.BOX), dtype=np.float32)
+def _levels(tile: Image.Image, to_unit: ToUnit | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Grey levels in 0..1 (float32) of a tile, and its alpha (None when it has none)."""
+    if to_unit is not None:
+        return to_unit(np.array(tile, dtype=np.float64)), None
+    alpha = None
+    if tile.mode in ("RGBA", "LA"):
+        alpha = np.asarray(tile.getchannel("A"), dtype=np.float32) / 255.0
+        tile = tile.convert("RGB" if tile.mode == "RGBA" else "L")
+    return np.asarray(tile.convert("L"), dtype=np.float32) / 255.0, alpha
+
+
+def _wide_to_unit(img: Image.Image) -> ToUnit:
+    """A function taking a 16-bit, 32-bit or float picture's samples to 0..1, set by its range.
+
+    Float pictures are stretched from their lowest to highest value (not-a-number counts as the
+    lowest); integer ones are read as 16-bit when any value exceeds 255, else as 8-bit.
+    """
+    lowest = highest = np.nan
+    for tile, *_ in _tiles(img, img.size):
+        samples = np.asarray(tile).ravel()
+        lowest = np.fmin(lowest, np.fmin.reduce(samples))  # fmin and fmax skip not-a-number
+        highest = np.fmax(highest, np.fmax.reduce(samples))
+    lo, hi = float(lowest), float(highest)
+    divisor = 65535.0 if hi > 255 else 255.0
+
+    def to_unit(samples: np.ndarray) -> np.ndarray:  # works in place on a tile's fresh copy
+        if img.mode == "F":
+            if not hi > lo:
+                return np.zeros(samples.shape, np.float32)
+            samples -= lo
+            samples /= hi - lo
+            np.nan_to_num(samples, copy=False)
+        else:
+            samples /= divisor
+        return np.clip(samples, 0, 1, out=samples).astype(np.float32)
+
+    return to_unit
+
+
+def _resize(grey: np.ndarray, size: tuple[int, int], box: Box | None = None) -> np.ndarray:
+    """Area-averaging resize of a float image (or of the box part of it) to (width, height)."""
+    pic = Image.fromarray(np.asarray(grey, dtype=np.float32), mode="F")
+    return np.asarray(pic.resize(size, Image.Resampling.BOX, box=box), dtype=np.float32)
+
+
+def _shown(img: Image.Image) -> Image.Image:
+    """The picture area-averaged like grey_levels does, in colour, for the preview."""
+    size = _work_size(*img.size) or img.size
+    shown = None
+    for tile, (left, top, right, bottom), box in _tiles(img, size):
+        part_size = (right - left, bottom - top)
+        part = _averageable(tile).resize(part_size, Image.Resampling.BOX, box=box)
+        if shown is None:
+            shown = Image.new(part.mode, size)
+        shown.paste(part, (left, top))
+    return shown
 
 
 def _shrink(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     """At most side x side pixels' worth, keeping the aspect ratio (a long thin strip stays)."""
     h, w = grey.shape
-    scale = (side * side / (h * w)) ** 0.5
-    if scale >= 1:
-        return grey
-    return _resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))))
+    size = _work_size(w, h, side)
+    return grey if size is None else _resize(grey, size)
 
 
 # ---------------------------------------------------------------------------- preprocessing
@@ -325,24 +510,41 @@ def to_model_input(grey: np.ndarray, notes: list[str] | None = None) -> np.ndarr
 
 
 def prepare(data: bytes) -> PreparedImage:
-    """File bytes -> PreparedImage, or ImageRefused with one sentence saying why not."""
-    img, notes, source_size = open_image(data)
+    """File bytes -> PreparedImage, or ImageRefused with one sentence saying why not.
+
+    At most MAX_CONCURRENT_PREPARES run at once in a process; the others wait their turn.
+    """
+    with _PREPARING:
+        try:
+            return _prepare(data)
+        finally:
+            if _malloc_trim is not None:
+                _malloc_trim(0)
+
+
+def _prepare(data: bytes) -> PreparedImage:
+    img, notes, source_size, turn = open_image(data)
+    if turn is not None and img.width * img.height <= TURN_FIRST_PIXELS:
+        # Small (as a JPEG is, decoded at reduced scale): turned first, as before. Pillow's box
+        # filter settles ties at box edges differently along and across rows, so turning after
+        # reducing can move a 28 x 28 result by a pixel; for big pictures it saves a copy.
+        img, turn = img.transpose(turn), None
     grey = grey_levels(img, notes)
+    shown = None if img.mode in SAMPLE_BITS else _shown(img)
+    del img  # the decoded picture is the biggest thing held; the rest works on small ones
+    if turn is not None:
+        grey = np.asarray(Image.fromarray(grey).transpose(turn))
+        shown = shown.transpose(turn) if shown is not None else None
     pixels = to_model_input(grey, notes)
-    return PreparedImage(pixels, _preview(img, grey), tuple(notes), source_size)
+    return PreparedImage(pixels, _preview(shown, grey), tuple(notes), source_size)
 
 
-def _preview(img: Image.Image, grey: np.ndarray) -> Image.Image:
+def _preview(shown: Image.Image | None, grey: np.ndarray) -> Image.Image:
     """The picture as a browser can show it: RGB(A), or the grey levels for 16-bit/float ones."""
-    try:
-        if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-            raise ValueError("no 8-bit colour version")
-        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-            img.mode == "P" and "transparency" in img.info
-        )
-        preview = img.convert("RGBA" if has_alpha else "RGB")
-    except ValueError:  # also raised by Pillow for modes it cannot convert (LAB, HSV, ...)
+    if shown is None:
         preview = Image.fromarray(np.clip(grey * 255.0, 0, 255).astype(np.uint8))
+    else:
+        preview = shown.convert("RGBA" if shown.mode in ("RGBA", "LA") else "RGB")
     preview.thumbnail((WORK_SIDE, WORK_SIDE))
     if max(preview.size) < 112:  # tiny (a dataset image): enlarge with crisp pixels for display
         factor = 112 // max(preview.size)
@@ -363,10 +565,7 @@ def prepare_file(path: str | Path) -> PreparedImage:
         with path.open("rb") as handle:  # never read more than the limit, whatever stat says
             data = handle.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
-            size = max(path.stat().st_size, len(data))
-            raise ImageRefused(
-                f"the file is {size / 1024 / 1024:.1f} MB; the limit is {MAX_FILE_MB} MB"
-            )
+            raise _too_big(max(path.stat().st_size, len(data)))
     except FileNotFoundError:
         raise ImageRefused("no such file") from None
     except PermissionError:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
+import threading
+import time
 import tomllib
 import zlib
 from pathlib import Path
@@ -183,26 +186,61 @@ def test_bad_files_are_refused_with_one_sentence(kind, garments):
     assert "\n" not in message and "Traceback" not in message and len(message) < 200
 
 
+PEAK_CODE = """
+import json, resource, sys, threading
+sys.path.insert(0, {root!r})
+from core.images import ImageRefused, prepare_file
+outcomes = []
+
+def one():
+    try:
+        result = prepare_file({path!r})
+        outcomes.append({{"pixels": result.pixels.tolist(), "notes": result.notes}})
+    except ImageRefused as exc:
+        outcomes.append({{"refused": str(exc)}})
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+threads = [threading.Thread(target=one) for _ in range({sessions})]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+assert len(outcomes) == {sessions} and all(o == outcomes[0] for o in outcomes)
+outcome = outcomes[0]
+outcome["grown_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps(outcome))
+"""
+
+
+def peak_of_preparing(path: Path, sessions: int = 1) -> dict:
+    """prepare_file() in a fresh process: its outcome and how far its peak memory grew (MB).
+
+    With sessions > 1, that many threads prepare the file at once, as Streamlit's sessions would.
+
+    The process is started by a shell that forks it. Started straight from pytest, it would
+    inherit pytest's own peak as its ru_maxrss (Linux keeps it across exec), hiding any growth
+    below that.
+    """
+    code = PEAK_CODE.format(root=str(ROOT), path=str(path), sessions=sessions)
+    out = subprocess.run(
+        ["/bin/sh", "-c", '"$0" -c "$1"; exit $?', sys.executable, code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_bombs_are_refused_before_decoding(tmp_path):
     """The pixel cap applies to the header: refusing an 81-MP bomb never allocates its pixels."""
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_with_size(9_000, 9_000))
     assert bomb.stat().st_size < 200_000  # small on disk, 81 MB once decoded
-    code = f"""
-import resource, sys
-sys.path.insert(0, {str(ROOT)!r})
-from core.images import ImageRefused, prepare_file
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-try:
-    prepare_file({str(bomb)!r})
-except ImageRefused as exc:
-    print(exc)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    message, grown_mb = out.stdout.strip().splitlines()
+    outcome = peak_of_preparing(bomb)
+    message = outcome["refused"]
     assert "81 megapixels" in message and "not decoded" in message
-    assert int(grown_mb) < 20, f"peak memory grew by {grown_mb} MB"
+    assert outcome["grown_mb"] < 20, f"peak memory grew by {outcome['grown_mb']:.0f} MB"
 
 
 def test_a_big_jpeg_is_decoded_at_reduced_scale_not_refused():
@@ -347,3 +385,212 @@ def test_doubts_flag_noise_but_not_confident_test_images(trained, full_data):
     assert np.mean(flagged_tests) < 0.2
     unsure = np.full(10, 0.1)
     assert "unsure" in " ".join(doubts(tests[0], unsure, names, reference))
+
+
+# ------------------------------------------------------------------ memory from tiny uploads
+def tiff_of(mode: str, side: int) -> bytes:
+    """A side x side grey TIFF, one flat colour but for a dark upright box in the middle.
+
+    Compressed, it is a few hundred KB however many megapixels it claims.
+    """
+    background, garment = {"I;16": (50_000, 8_000), "F": (0.9, 0.1)}[mode]
+    picture = Image.new(mode, (side, side), background)
+    picture.paste(garment, (side * 3 // 7, side * 2 // 7, side * 4 // 7, side * 5 // 7))
+    return save(picture, "TIFF", compression="tiff_deflate")
+
+
+# name: (mode, side, what happens). The first two are the files from the report (a 170 KB
+# 16-bit TIFF and a 333 KB float one, both 7000 x 7000, which took 1.06 and 1.2 GB); the others
+# are the largest of each kind that is still prepared.
+HOSTILE = {
+    "16-bit, 49 MP": ("I;16", 7000, "refused"),
+    "float, 49 MP": ("F", 7000, "refused"),
+    "16-bit, 25 MP": ("I;16", 5000, "prepared"),
+    "float, 12.5 MP": ("F", 3535, "prepared"),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile_tiffs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    paths = {}
+    for name, (mode, side, _) in HOSTILE.items():
+        paths[name] = folder / f"{mode.replace(';', '')}-{side}.tif"
+        paths[name].write_bytes(tiff_of(mode, side))
+    return paths
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_tiny_tiffs_with_wide_pixels_take_little_memory(name, hostile_tiffs):
+    """Peak memory growth of prepare(), measured with ru_maxrss in a fresh process.
+
+    The 49-MP ones are refused from the header with a sentence: their pixels are never decoded,
+    so the bound is the bomb test's 20 MB. The ones at the caps are prepared and the object is
+    found; the bound is their decoded pixels (25 MP x 2 bytes, 12.5 MP x 4 bytes: 50 MB) plus
+    40 MB for the bands and the 512 x 512 work. Measured: +0 MB refused, about +63 MB prepared;
+    before the fix, +1,030, +1,170, +526 and +300 MB.
+    """
+    mode, side, expected = HOSTILE[name]
+    path = hostile_tiffs[name]
+    assert path.stat().st_size < 400_000  # tiny on disk
+    assert Image.open(path).mode == mode
+    outcome = peak_of_preparing(path)
+    print(name, f"{path.stat().st_size / 1000:.0f} KB", outcome.get("refused", "prepared"))
+    print(f"peak memory grew by {outcome['grown_mb']:.0f} MB")
+    if expected == "refused":
+        bits = 16 if mode == "I;16" else 32
+        message = outcome["refused"]
+        assert f"limit for {bits}-bit pictures" in message and "not decoded" in message, message
+        assert "\n" not in message and len(message) < 200
+        assert outcome["grown_mb"] < 20
+    else:
+        pixels = np.array(outcome["pixels"])
+        assert pixels[14, 14] == 255 and pixels[14, 3] == 0 and pixels[0, 0] == 0  # a dark
+        assert (pixels > 0).any(axis=1).sum() == 28  # upright box, negated, fills the height
+        assert any("negated" in note for note in outcome["notes"])
+        assert outcome["grown_mb"] < 50 + 40
+
+
+def test_a_long_thin_strip_takes_little_memory(tmp_path):
+    """A 40,000,000 x 1 grey PNG (39 KB) is worked on in tiles and at most 8192 wide.
+
+    Decoding alone takes 115 MB here (the picture and Pillow's two 40 MB row buffers), so the
+    bound is 160 MB; before, the whole row went to float at once, 3 million wide: 820 MB.
+    """
+    strip = Image.new("L", (40_000_000, 1), 230)
+    strip.paste(20, (10_000_000, 0, 20_000_000, 1))
+    path = tmp_path / "strip.png"
+    path.write_bytes(save(strip, "PNG"))
+    del strip
+    assert path.stat().st_size < 100_000
+    outcome = peak_of_preparing(path)
+    print(f"peak memory grew by {outcome['grown_mb']:.0f} MB")
+    pixels = np.array(outcome["pixels"])
+    assert (pixels > 0).sum(axis=1).tolist() == [0] * 13 + [28] + [0] * 14  # one line across
+    assert outcome["grown_mb"] < 160
+
+
+def test_six_sessions_uploading_at_once_take_the_memory_of_two(hostile_tiffs):
+    """Six sessions preparing the 25-MP 16-bit TIFF together (the report's six took 6.3 GB).
+
+    Two are prepared at a time and each hands its memory back, so the peak stays under twice
+    the single bound above (90 MB). Measured: 125 to 160 MB, against 62 MB for one; without the
+    gate about 370 MB, with the gate but without handing memory back 200 to 330 MB.
+    """
+    outcome = peak_of_preparing(hostile_tiffs["16-bit, 25 MP"], sessions=6)
+    print(f"six at once: peak memory grew by {outcome['grown_mb']:.0f} MB")
+    assert "pixels" in outcome  # all six prepared, alike
+    assert outcome["grown_mb"] < 2 * (50 + 40)
+
+
+def test_at_most_two_pictures_are_prepared_at_once(monkeypatch, garments):
+    """Eight real threads call prepare() together; no more than two are ever past the gate.
+
+    Each one lingers a moment inside, so without the bound all eight would be in at once.
+    Refusals (the blank pictures) must let the next one in too.
+    """
+    inside = peak = 0
+    lock = threading.Lock()
+    real_open_image = images.open_image
+
+    def slow_open_image(data):
+        nonlocal inside, peak
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        try:
+            time.sleep(0.15)
+            return real_open_image(data)
+        finally:
+            with lock:
+                inside -= 1
+
+    monkeypatch.setattr(images, "open_image", slow_open_image)
+    boot = save(negated_rgb(garments[9]), "PNG")
+    blank = save(Image.new("RGB", (300, 200), "white"), "PNG")
+    outcomes: dict[int, object] = {}
+
+    def run(index: int, data: bytes) -> None:
+        try:
+            outcomes[index] = prepare(data).pixels
+        except ImageRefused as exc:
+            outcomes[index] = str(exc)
+
+    def together(files: list[bytes]) -> None:
+        threads = [threading.Thread(target=run, args=(i, d)) for i, d in enumerate(files)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert not any(thread.is_alive() for thread in threads), "a prepare() never got its turn"
+
+    together([boot, blank] * 4)
+    assert peak == images.MAX_CONCURRENT_PREPARES == 2
+    reference = prepare(boot).pixels
+    for index, outcome in outcomes.items():
+        if index % 2:
+            assert "no object" in outcome
+        else:
+            assert np.array_equal(outcome, reference)
+    peak = 0
+    together([boot, boot])  # after all those refusals, both places are free again
+    assert peak == 2
+
+
+def test_big_pictures_are_reduced_band_by_band_as_if_whole():
+    """The grey levels of a big picture equal those of reducing it whole, as before the bands."""
+    rng = np.random.default_rng(5)
+    smooth = Image.fromarray(rng.integers(0, 256, (60, 90), dtype=np.uint8)).resize(
+        (2700, 1800), Image.Resampling.BICUBIC
+    )
+    wide = np.asarray(smooth, dtype=np.float32) * 3.5 - 40.0
+    wide[100:103, 50:2000] = np.nan  # a float picture may hold not-a-number
+    for picture in (smooth.convert("RGB"), Image.fromarray(wide, mode="F")):
+        whole = np.asarray(picture.convert("L") if picture.mode == "RGB" else picture, np.float64)
+        if picture.mode == "F":
+            lo, hi = np.nanmin(whole), np.nanmax(whole)
+            whole = np.nan_to_num((whole - lo) / (hi - lo))
+        else:
+            whole = whole / 255.0
+        reference = images._shrink(whole.astype(np.float32))
+        grey = images.grey_levels(picture, [])
+        assert grey.shape == reference.shape == (418, 627), picture.mode
+        assert np.abs(grey - reference).max() < 1e-5, picture.mode
+
+
+def test_a_big_picture_with_an_orientation_tag_is_turned_after_reducing(garments):
+    """A 6-MP PNG stored sideways: reduced first (no full-size copy), then turned upright."""
+    upright = Image.fromarray(255 - garments[9]).resize((2400, 2400)).convert("RGB")
+    canvas = Image.new("RGB", (3000, 2000), (235, 235, 235))
+    canvas.paste(upright.resize((1500, 1500)), (900, 250))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = canvas.transpose(Image.Transpose.ROTATE_90)
+    result = prepare(save(stored, "PNG", exif=exif))
+    assert result.source_size == (3000, 2000)
+    assert any("orientation" in note for note in result.notes)
+    assert close(result.pixels, prepare(save(canvas, "PNG")).pixels, 1.0)
+    assert result.preview.width > result.preview.height  # the preview is upright too
+
+
+def test_the_upload_limit_counts_megabytes_as_the_uploader_does(tmp_path):
+    """Streamlit's uploader counts 1,000,000 bytes a MB; the app and the CLI refuse alike."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert images.MAX_FILE_BYTES == config["server"]["maxUploadSize"] * 1_000_000
+    at_limit = b"\x89PNG\r\n\x1a\n" + bytes(images.MAX_FILE_BYTES - 8)
+    with pytest.raises(ImageRefused, match="like a PNG"):  # judged on its content, not size
+        prepare(at_limit)
+    over = tmp_path / "over.png"
+    over.write_bytes(at_limit + b"\x00")
+    for attempt in (lambda: prepare(over.read_bytes()), lambda: prepare_file(over)):
+        with pytest.raises(ImageRefused) as caught:
+            attempt()
+        assert str(caught.value) == "the file is 10.1 MB; the limit is 10 MB"
+
+
+def test_the_app_shows_a_sentence_not_a_traceback():
+    """client.showErrorDetails = "none": an unexpected error shows no traceback or server paths."""
+    from streamlit.config import ShowErrorDetailsConfigOptions
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == ShowErrorDetailsConfigOptions.NONE.value
