@@ -225,6 +225,22 @@ class JobQueue:
                 return status
             time.sleep(0.05)
 
+    def warm(self, backend: str) -> None:
+        """Start an idle slot's trainer for `backend` now (it imports Keras at once), so the
+        first Train press waits for training, not for a framework's start-up."""
+        with self._lock:
+            for slot in self._slots:
+                if backend in slot:
+                    return
+            slot = min(self._slots, key=len)
+            if slot:  # every slot already has a trainer: leave it to the next job
+                return
+            trainer = slot[backend] = _TrainerProcess(backend)
+            try:
+                trainer.start()
+            except OSError:  # the next job will start it and say so if it cannot
+                slot.pop(backend, None)
+
     def trainer_pids(self) -> dict[str, list[int]]:
         """Backend -> process ids of the live trainer processes (for operators and tests)."""
         pids: dict[str, list[int]] = {}
@@ -373,6 +389,9 @@ class _TrainerProcess:
         process = self._process
         return process.pid if process is not None and process.is_alive() else None
 
+    def start(self) -> None:
+        self._ensure()
+
     def _ensure(self) -> None:
         if self._process is not None and self._process.is_alive():
             return
@@ -495,6 +514,7 @@ def _trainer_main(conn, cancel_event, backend: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from core.config import ConfigError
     from core.datasets import DatasetUnavailable
+    from core.model import keras  # noqa: F401  (the framework loads now, before the first job)
     from core.store import RunStore
     from core.training import CancelToken, train
 

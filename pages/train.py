@@ -93,6 +93,10 @@ except StoreError as exc:  # damaged: say so, offer delete/retrain, and show no 
     stored = None
 
 
+if not error and stored is None and not active:
+    queue.warm(resolve(config))  # the trainer starts while the person reads the page
+
+
 def start(force: bool = False) -> None:
     shown = shown_run()
     try:
