@@ -146,7 +146,7 @@ SETTINGS: dict[str, Setting] = {
             "Learning rate (log scale)",
             float,
             1e-7,
-            10.0,
+            1e4,  # absurdly high on purpose: seeing a loss explode is a lesson too
             stops=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
             log=True,
             help="Step size of each update; adam's default is 0.001.",

@@ -210,7 +210,9 @@ class _Emitter:
             self.listener(Event(kind=kind, run_id=self.run_id, epochs=self.epochs, **kw))
 
 
-def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_call, model):
+def _make_callback(
+    config, emit, cancel, n_fit, params, device, started_at, per_call, model, num_classes
+):
     import keras
 
     class ProgressCallback(keras.callbacks.Callback):
@@ -222,7 +224,6 @@ def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_
             self.batches = math.ceil(n_fit / config.batch_size)
             self.epoch = 0
             self.last_emit = 0.0
-            self.first_loss = None
             self.diverged = ""
             self.cancelled = False
             self.steps_started = 0  # batches started in the whole run
@@ -237,10 +238,11 @@ def _make_callback(config, emit, cancel, n_fit, params, device, started_at, per_
         def _check_loss(self, loss):
             if loss is None:
                 return
-            if self.first_loss is None and math.isfinite(loss):
-                self.first_loss = loss
             # NaN, infinity, or far above where training began: the steps overshoot.
-            limit = max(50.0, 20.0 * (self.first_loss or 0.0))
+            # Measured against where any run starts (an untrained classifier's loss is about
+            # ln(classes)), not the first loss seen: with many steps per call, the first loss
+            # reported may already be the exploded one.
+            limit = max(50.0, 20.0 * math.log(num_classes))
             if not math.isfinite(loss) or loss > limit:
                 what = f"exploded to {loss:.3g}" if math.isfinite(loss) else f"became {loss}"
                 self.diverged = (
@@ -396,7 +398,16 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
     started = time.perf_counter()
     emit("started", params=result.params, device=result.device, backend=result.backend)
     progress = _make_callback(
-        config, emit, cancel, len(x_fit), result.params, result.device, started, per_call, model
+        config,
+        emit,
+        cancel,
+        len(x_fit),
+        result.params,
+        result.device,
+        started,
+        per_call,
+        model,
+        data.num_classes,
     )
     if cancel is not None:
         cancel.attach(progress)

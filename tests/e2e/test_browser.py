@@ -51,7 +51,7 @@ def nav(pg, title: str) -> None:
 def test_train_a_tiny_network_and_inspect_it(app, page):
     open_config(page, app, TINY)
     page.get_by_text("31,810").wait_for()  # the URL's 40-unit layer: 784*40+40 + 41*10 params
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     # live: a progress bar, then the curves while it is still training
     page.get_by_test_id("stProgress").wait_for(timeout=60_000)
     page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
@@ -97,7 +97,7 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
     shot(page, "runs-selected")
     no_error_boxes(page)
     # open it: back on Train with its settings and its stored results
-    page.get_by_role("button", name="Open").click()
+    page.get_by_role("button", name="Open", exact=True).click()
     page.get_by_role("heading", name="Train", exact=True).wait_for(timeout=30_000)
     page.get_by_text("Test accuracy").wait_for(timeout=30_000)
     settle(page)
@@ -116,7 +116,7 @@ def run_id(config) -> str:
 
 def test_training_survives_page_switches_and_stops(app, page):
     open_config(page, app, LONG)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     progress = page.get_by_test_id("stProgress")
     progress.wait_for(timeout=60_000)
     page.get_by_text("images/s").first.wait_for(timeout=120_000)  # batches are flowing
@@ -129,7 +129,7 @@ def test_training_survives_page_switches_and_stops(app, page):
     assert "Epoch" in text and "images/s" in text, text
     shot(page, "train-still-running")
 
-    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Stop", exact=True).click()
     page.get_by_text("Training was stopped").wait_for(timeout=30_000)
     shot(page, "train-stopped")
     no_error_boxes(page)
