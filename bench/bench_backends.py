@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from core.backends import BACKENDS, choose, installed  # noqa: E402
 from core.config import PRESETS  # noqa: E402
 
-NETWORKS = {"seed (dense)": "seed", "fast (conv 8)": "fast", "cnn (conv 32+64)": "cnn"}
+NETWORKS = {"seed (dense)": "seed", "fast (dense 256)": "fast", "cnn (conv 32+64)": "cnn"}
 
 CHILD = """
 import json, os, statistics, sys, time
