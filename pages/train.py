@@ -6,14 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.backends import BACKEND_LABELS, resolve
 from core.backends import label as device_label
-from core.config import count_params, fit_size
+from core.backends import resolve
+from core.config import ConfigError, count_params
 from core.datasets import describe_source
 from core.jobs import QueueFull
 from core.store import StoreError
-from core.training import estimate_seconds
 from ui.common import (
+    backend_note,
     dataset_choice,
     dataset_or_stop,
     get_queue,
@@ -23,39 +23,11 @@ from ui.common import (
     set_shown_run,
     show_damage,
     shown_run,
+    time_note,
 )
 from ui.sidebar import sidebar_config
 
 POLL_SECONDS = 0.5
-
-
-def time_note(config, data, store) -> str:
-    """How long training should take here, said before it starts."""
-    seconds, basis = estimate_seconds(
-        config, data.input_shape, fit_size(config, len(data.x_train)), store.list_runs()
-    )
-    text = f"about {_duration(seconds)} here ({basis})"
-    if seconds > 120:
-        text += "; a GPU trains it in seconds to a minute"
-    return text
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def backend_note(config) -> str:
-    """Which backend will train it, and why (auto's pick is named)."""
-    try:
-        chosen = resolve(config)
-    except Exception as exc:  # BackendUnavailable: the sidebar already says so
-        return str(exc)
-    name = BACKEND_LABELS[chosen]
-    return f"backend {name} (auto's pick)" if config.backend == "auto" else f"backend {name}"
 
 
 st.title("Train")
@@ -67,9 +39,10 @@ if data.is_sample:
 
 if error:
     st.error(error, icon=":material/block:")
-    params = None
-else:
+try:  # the network may be fine while another setting is not (a missing backend, a batch size)
     params = count_params(config, data.input_shape, data.num_classes)
+except ConfigError:
+    params = None
 c1, c2, c3 = st.columns(3)
 c1.metric("Parameters", f"{params:,}" if params is not None else "—")
 c2.metric("Training images", f"{min(config.train_size or len(data.x_train), len(data.x_train)):,}")

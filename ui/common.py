@@ -10,11 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from core.analyst import AnalysisError, Analyst, shared_analyst
+from core.backends import BACKEND_LABELS, resolve
 from core.config import RunConfig, fit_size, layer_table
 from core.datasets import Dataset, DatasetUnavailable, load_dataset
 from core.images import Reference, reference_from
 from core.jobs import JobQueue, shared_queue
 from core.store import RunStore, StoreError, default_home
+from core.training import estimate_seconds
 
 
 @st.cache_resource(show_spinner="Loading the dataset…")
@@ -156,24 +158,33 @@ def layer_frame(config: RunConfig, data: Dataset) -> pd.DataFrame:
     )
 
 
-def estimate_epoch_seconds(config: RunConfig, data: Dataset, store: RunStore) -> str:
-    """Seconds per epoch from the throughput of stored runs of the same network and batch size."""
+def time_note(config: RunConfig, data: Dataset, store: RunStore) -> str:
+    """How long training should take here, said before it starts."""
+    seconds, basis = estimate_seconds(
+        config, data.input_shape, fit_size(config, len(data.x_train)), store.list_runs()
+    )
+    text = f"about {_duration(seconds)} here ({basis})"
+    if seconds > 120:
+        text += "; a GPU trains it in seconds to a minute"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def backend_note(config: RunConfig) -> str:
+    """Which backend will train it, and why (auto's pick is named)."""
     try:
-        rows = store.list_runs()
-    except StoreError:  # the page that shows the runs says why; an estimate can do without
-        rows = []
-    same = [
-        row
-        for row in rows
-        if row["architecture"] == config.describe()
-        and RunConfig.from_json(row["config_json"]).batch_size == config.batch_size
-        and row["images_per_second"] > 0
-    ]
-    if not same:
-        return "unknown until a run of this network finishes"
-    rate = sorted(row["images_per_second"] for row in same)[len(same) // 2]
-    seconds = fit_size(config, len(data.x_train)) / rate
-    return f"≈ {seconds:.0f} s per epoch ({rate:,.0f} images/s measured)"
+        chosen = resolve(config)
+    except Exception as exc:  # BackendUnavailable: the sidebar already says so
+        return str(exc)
+    name = BACKEND_LABELS[chosen]
+    return f"backend {name} (auto's pick)" if config.backend == "auto" else f"backend {name}"
 
 
 def run_label(row: dict) -> str:
