@@ -217,9 +217,6 @@ def test_shared_job_finishes_for_the_session_that_keeps_waiting(make_queue, stor
         assert row.get("owner", "A") == "A"
 
 
-@pytest.mark.skipif(
-    not (installed("jax") and installed("tensorflow")), reason="needs JAX and TensorFlow"
-)
 def test_each_backend_trains_in_a_trainer_of_its_own(make_queue, monkeypatch, full_data):
     monkeypatch.setattr(jobs, "IDLE_CHECK_SECONDS", 0.1)
     queue = make_queue()
