@@ -627,7 +627,8 @@ PRESETS: dict[str, RunConfig] = {
     # dense step costs little but Python dispatch, so 0.88 comes in 8 short epochs.
     "fast": RunConfig(layers=(LayerSpec(units=256),), batch_size=64, epochs=8),
     # Two conv blocks learn local shapes (collars, heels, straps); dropout keeps the dense layer
-    # from memorising. Test accuracy tops out near 0.915 at about 10 epochs, then overfits.
+    # from memorising. Measured here (TensorFlow, seed 42): 0.907 after 10 epochs, 0.910 after
+    # 12; it gains little after that.
     "cnn": RunConfig(
         layers=(
             LayerSpec(kind="conv", filters=32, kernel_size=3),
@@ -636,7 +637,7 @@ PRESETS: dict[str, RunConfig] = {
         ),
         learning_rate=2e-3,
         batch_size=128,
-        epochs=10,
+        epochs=12,
     ),
     # VGG-style: two convolutions before each pooling see 5x5 patterns cheaply; batch norm lets a
     # higher learning rate work and dropout after each stage fights the overfitting cnn shows.
