@@ -659,7 +659,7 @@ PRESET_NOTES = {
     "seed": "the classic Keras tutorial network (about 0.88 test accuracy)",
     "fast": "a wider dense layer: the tutorial's accuracy in a fraction of its time",
     "cnn": "two convolution blocks (about 0.91)",
-    "best": "a VGG-style network with batch norm (about 0.925; minutes on a GPU, long on a CPU)",
+    "best": "a VGG-style network with batch norm (aims at 0.925; a minute on a GPU, long on a CPU)",
 }
 
 
