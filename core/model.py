@@ -20,10 +20,24 @@ def make_model(config: RunConfig, input_shape: tuple[int, ...], num_classes: int
     show, so what the playground trains is what they describe.
     """
     layers: list = [keras.Input(shape=input_shape)]
+    seen: dict[str, int] = {}
     for planned in layer_plan(config, input_shape, num_classes):
         layer_class = getattr(keras.layers, planned.keras_class)
-        layers.append(layer_class(**{name: _keras_value(v) for name, v in planned.args.items()}))
+        args = {name: _keras_value(v) for name, v in planned.args.items()}
+        layers.append(layer_class(name=_layer_name(planned.keras_class, seen), **args))
     return keras.Sequential(layers, name="playground")
+
+
+def _layer_name(keras_class: str, seen: dict[str, int]) -> str:
+    """dense, dense_1, conv2d, ...: counted within this model, as a fresh Keras session names
+    them, so the Inside page says "dense" and not "dense_37" in a trainer that built 37 before."""
+    base = "".join(
+        "_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(keras_class)
+    )
+    base = base.replace("conv2_d", "conv2d").replace("max_pooling2_d", "max_pooling2d")
+    count = seen.get(base, 0)
+    seen[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
 
 
 def _keras_value(value):
