@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+
+from core.jobs import exit_reason, os_reason  # the same words for every child process
 
 DEFAULT_TIMEOUT = 120.0  # seconds; the first request also pays for importing TensorFlow
 MODELS_KEPT = 4  # loaded models kept in the child, most recently used first
@@ -163,7 +164,7 @@ class Analyst:
             except (OSError, ValueError) as exc:  # no process could be started, or its pipe broke
                 self._restart()
                 raise AnalysisError(
-                    f"The model process could not be reached ({_reason(exc)}); try again."
+                    f"The model process could not be reached ({os_reason(exc)}); try again."
                 ) from None
             deadline = time.monotonic() + timeout
             while True:
@@ -174,7 +175,7 @@ class Analyst:
                     code = self._process.exitcode
                     self._restart()
                     raise AnalysisError(
-                        f"The model process stopped unexpectedly ({_exit_reason(code)}); "
+                        f"The model process stopped unexpectedly ({exit_reason(code)}); "
                         "it restarts on the next request."
                     ) from None
                 except Exception as exc:  # an answer that cannot be unpickled here
@@ -191,7 +192,7 @@ class Analyst:
                     code = self._process.exitcode
                     self._restart()
                     raise AnalysisError(
-                        f"The model process stopped unexpectedly ({_exit_reason(code)}); "
+                        f"The model process stopped unexpectedly ({exit_reason(code)}); "
                         "it restarts on the next request."
                     )
                 if time.monotonic() > deadline:
@@ -210,22 +211,6 @@ class Analyst:
             process.join(timeout=10)
         if conn is not None:
             conn.close()
-
-
-def _reason(exc: Exception) -> str:
-    """'Broken pipe', 'Cannot allocate memory': the OS's words, without errno and paths."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 # ------------------------------------------------------------------------------ child side

@@ -421,7 +421,7 @@ class _TrainerProcess:
         except OSError as exc:  # out of memory or processes: nothing started, nothing to clean
             self.discard()
             return (
-                f"The trainer process could not be started ({_reason(exc)}); nothing was "
+                f"The trainer process could not be started ({os_reason(exc)}); nothing was "
                 "trained. Try again in a moment."
             )
         self._cancel.clear()
@@ -430,7 +430,7 @@ class _TrainerProcess:
         except (OSError, ValueError) as exc:  # BrokenPipeError, or a pipe closed under us
             self.discard()
             return (
-                f"The connection to the trainer process broke ({_reason(exc)}); nothing was "
+                f"The connection to the trainer process broke ({os_reason(exc)}); nothing was "
                 "stored. Train again: a fresh trainer starts."
             )
         try:
@@ -463,7 +463,7 @@ class _TrainerProcess:
                 code = self._process.exitcode
                 self.discard()
                 return (
-                    f"The trainer process stopped unexpectedly ({_exit_reason(code)}); nothing "
+                    f"The trainer process stopped unexpectedly ({exit_reason(code)}); nothing "
                     "was stored. Try again, perhaps with a smaller network or batch."
                 )
 
@@ -489,14 +489,14 @@ class _TrainerProcess:
         self.discard()
 
 
-def _reason(exc: Exception) -> str:
+def os_reason(exc: Exception) -> str:
     """'Broken pipe', 'Cannot allocate memory': the OS's words, without errno and paths."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
 
 
-def _exit_reason(code: int | None) -> str:
+def exit_reason(code: int | None) -> str:
     if code is not None and code < 0:
         try:
             name = signal.Signals(-code).name

@@ -166,7 +166,7 @@ def test_model_process_killed_mid_request_costs_one_sentence(small_run, full_dat
 
         killer = threading.Timer(0.5, kill)
         killer.start()
-        with pytest.raises(AnalysisError, match=r"stopped unexpectedly \(killed by SIGKILL\)"):
+        with pytest.raises(AnalysisError, match=r"stopped unexpectedly \(killed by SIGKILL"):
             analyst.classify(home, run.run_id, full_data.x_test[:400])  # seconds of saliency
         answered = time.monotonic()
         killer.join()
