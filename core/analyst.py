@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.jobs import exit_reason, os_reason  # the same words for every child process
+from core.jobs import exit_reason, os_reason, spawn_child  # the same words for every child process
 
 DEFAULT_TIMEOUT = 120.0  # seconds; the first request also pays for importing TensorFlow
 MODELS_KEPT = 4  # loaded models kept in the child, most recently used first
@@ -142,18 +142,7 @@ class Analyst:
         if self.started:
             return
         self._restart()  # a child that died between requests: forget its pipe too
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_serve, args=(child,), name="model-analyst", daemon=True
-        )
-        try:
-            process.start()
-        except BaseException:
-            parent.close()
-            raise
-        finally:
-            child.close()
-        self._process, self._conn = process, parent
+        self._process, self._conn = spawn_child(self._context, _serve, (), "model-analyst")
 
     def _request(self, kind: str, *args, timeout: float):
         """Send (kind, args) to the child and wait for its ("ok" | "error", payload)."""

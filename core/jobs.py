@@ -396,22 +396,10 @@ class _TrainerProcess:
         if self._process is not None and self._process.is_alive():
             return
         self.discard()  # a trainer that died between jobs: forget its pipe too
-        parent, child = self._context.Pipe()
         self._cancel = self._context.Event()
-        process = self._context.Process(
-            target=_trainer_main,
-            args=(child, self._cancel, self.backend),
-            name=f"trainer-{self.backend}",
-            daemon=True,
+        self._process, self._conn = spawn_child(
+            self._context, _trainer_main, (self._cancel, self.backend), f"trainer-{self.backend}"
         )
-        try:
-            process.start()
-        except BaseException:
-            parent.close()
-            raise
-        finally:
-            child.close()
-        self._process, self._conn = process, parent
 
     def run(self, config, force, home, on_event, cancel_requested) -> RunResult | str:
         """Train one config: its RunResult, or one sentence (a user error or a fault)."""
@@ -487,6 +475,23 @@ class _TrainerProcess:
                 pass
             self._process.join(timeout=10)
         self.discard()
+
+
+def spawn_child(context, target, args: tuple, name: str):
+    """(process, our end of its pipe): a daemon child running target(its end, *args).
+
+    Shared by the trainers and the model process; if the start fails, no pipe end is left open.
+    """
+    parent, child = context.Pipe()
+    process = context.Process(target=target, args=(child, *args), name=name, daemon=True)
+    try:
+        process.start()
+    except BaseException:
+        parent.close()
+        raise
+    finally:
+        child.close()
+    return process, parent
 
 
 def os_reason(exc: Exception) -> str:
