@@ -78,12 +78,17 @@ def current_backend() -> str:
     return keras.backend.backend()
 
 
-def steps_per_execution(config: RunConfig, input_shape: tuple[int, ...], gpu: bool) -> int:
+def steps_per_execution(
+    config: RunConfig, input_shape: tuple[int, ...], gpu: bool, backend: str = ""
+) -> int:
     """How many training steps one call into the backend runs (see the module's docstring).
 
     Estimated from the network's multiply-adds per image (forward + backward is about 3x the
     forward pass), so a tiny dense net runs many steps per call and a conv net runs one.
+    Keras's PyTorch trainer runs exactly one step per call (it refuses more).
     """
+    if backend == "torch":
+        return 1
     flops = 3 * forward_flops(config, input_shape) * config.batch_size
     step_seconds = flops / (GPU_FLOPS if gpu else CPU_FLOPS)
     return int(max(1, min(MAX_STEPS_PER_EXECUTION, EXECUTION_SECONDS // max(step_seconds, 1e-9))))
@@ -393,7 +398,9 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
     seed_everything(config.seed)
     x_fit, y_fit, validation = prepare_arrays(config, data)
     result.train_size = len(x_fit)
-    per_call = steps_per_execution(config, data.input_shape, result.device.startswith("GPU"))
+    per_call = steps_per_execution(
+        config, data.input_shape, result.device.startswith("GPU"), result.backend
+    )
     model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
     started = time.perf_counter()
     emit("started", params=result.params, device=result.device, backend=result.backend)

@@ -102,6 +102,9 @@ def test_dense_steps_run_many_per_call_and_conv_steps_one():
 
     assert steps_per_execution(PRESETS["seed"], (28, 28), gpu=False) >= 16
     assert steps_per_execution(PRESETS["cnn"], (28, 28), gpu=False) == 1
+    # Keras's PyTorch trainer refuses more than one step per call
+    assert steps_per_execution(PRESETS["seed"], (28, 28), gpu=True, backend="torch") == 1
+    assert steps_per_execution(PRESETS["seed"], (28, 28), gpu=True, backend="jax") > 1
 
 
 def test_progress_twice_a_second_and_stop_within_a_second(full_data):
