@@ -14,6 +14,10 @@ import math
 from dataclasses import dataclass
 
 CONFIG_VERSION = 2  # bump when the meaning of a field changes, so old run ids stop matching
+# Fields added since: they enter the run id only when set away from this value (which is what
+# every earlier run did), so adding a field does not orphan the runs already stored.
+ADDED_AFTER_V2 = {"conv_padding": "valid"}
+PADDINGS = ("valid", "same")
 MAX_PARAMS = 20_000_000  # beyond this a 2-core machine trains for hours; refuse up front
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -122,6 +126,14 @@ SETTINGS: dict[str, Setting] = {
             0.8,
             step=0.05,
             help="Held out from training to draw the validation curves.",
+        ),
+        Setting(
+            "conv_padding",
+            "Convolution padding",
+            str,
+            choices=PADDINGS,
+            help="valid: each convolution trims kernel - 1 pixels off the feature map; "
+            "same: pads the border so only pooling shrinks it (deeper conv stacks fit).",
         ),
         Setting("batch_norm", "Batch normalisation", bool, help="After every hidden layer."),
         Setting("augment_flip", "Augment: random horizontal flip", bool),
@@ -305,6 +317,7 @@ class RunConfig:
     validation_split: float = 0.0  # tutorial trains on everything and only tests at the end
     # architecture: hidden layers in order; the output layer (one unit per class) is always added
     layers: tuple[LayerSpec, ...] = (LayerSpec(),)
+    conv_padding: str = "valid"  # Conv2D padding: "valid" trims the border, "same" keeps the size
     batch_norm: bool = False  # after every hidden layer, before its activation
     augment_flip: bool = False  # random horizontal flip, training only
     augment_translate: float = 0.0  # random shift as a fraction of the image, training only
@@ -365,8 +378,12 @@ class RunConfig:
         Same config on the same images: the same id, on any machine, whichever folder the images
         came from. Other data (the bundled sample, an imported set): another id.
         """
+        fields = self.to_dict()
+        for name, default in ADDED_AFTER_V2.items():
+            if fields[name] == default:  # so every run stored before the field existed keeps its id
+                del fields[name]
         payload = json.dumps(
-            {"version": CONFIG_VERSION, "data": data_id, **self.to_dict()},
+            {"version": CONFIG_VERSION, "data": data_id, **fields},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -649,6 +666,7 @@ PRESETS: dict[str, RunConfig] = {
             LayerSpec(kind="conv", filters=64, kernel_size=3, dropout=0.25),
             LayerSpec(units=256, dropout=0.5),
         ),
+        conv_padding="same",
         batch_norm=True,
         learning_rate=2e-3,
         batch_size=128,

@@ -119,9 +119,11 @@ def layer_plan(
                     f"Layer {index}: the {k}x{k} kernel is larger than its {height}x{width} input "
                     "feature map. Use a smaller kernel or fewer pooling steps before it."
                 )
-            # "valid": no padding, so each convolution trims k - 1 pixels off each side's length
-            shape = (height - k + 1, width - k + 1, layer.filters)
-            args = {"filters": layer.filters, "kernel_size": k, "padding": "valid"}
+            if config.conv_padding == "same":  # zero-padded border: the size is kept
+                shape = (height, width, layer.filters)
+            else:  # "valid": no padding, so each convolution trims k - 1 pixels off each side
+                shape = (height - k + 1, width - k + 1, layer.filters)
+            args = {"filters": layer.filters, "kernel_size": k, "padding": config.conv_padding}
             params = k * k * channels * layer.filters + layer.filters
             add("Conv2D", {**args, **activation, **weights}, shape, params, f"Conv2D {k}x{k}")
         else:

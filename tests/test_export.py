@@ -120,6 +120,7 @@ REPRODUCED = {
     "tutorial": PRESETS["seed"].replace(epochs=1, train_size=5000),
     "conv-options": RunConfig(
         layers=(CONV, LayerSpec(units=32, dropout=0.2)),
+        conv_padding="same",
         augment_flip=True,
         optimizer="sgd",
         learning_rate=0.01,

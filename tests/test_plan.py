@@ -69,6 +69,7 @@ def option_grid():
             augment_translate=translate,
             weight_decay=weight_decay,
             optimizer=optimizer,
+            conv_padding=("valid", "same")[index % 2],
         )
         activation = ACTIVATIONS[index % len(ACTIVATIONS)]
         layers = tuple(dataclasses.replace(layer, activation=activation) for layer in config.layers)
@@ -231,3 +232,29 @@ def test_plan_needs_no_tensorflow():
         "assert not loaded, loaded"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_same_padding_keeps_the_size_and_valid_trims_it():
+    conv = LayerSpec(kind="conv", filters=4, kernel_size=5, pool=False)
+    config = RunConfig(layers=(conv, dataclasses.replace(conv, pool=True)))
+    shapes = {
+        padding: [
+            p.output_shape
+            for p in layer_plan(config.replace(conv_padding=padding), (28, 28), 10)
+            if p.keras_class in ("Conv2D", "MaxPooling2D")
+        ]
+        for padding in ("valid", "same")
+    }
+    assert shapes["valid"] == [(24, 24, 4), (20, 20, 4), (10, 10, 4)]
+    assert shapes["same"] == [(28, 28, 4), (28, 28, 4), (14, 14, 4)]
+    assert_model_is_the_plan(config.replace(conv_padding="same"), (28, 28))
+
+
+def test_a_field_added_later_keeps_earlier_run_ids():
+    """conv_padding came after CONFIG_VERSION 2: at its default the id is what it was before.
+
+    The two ids were computed by the code before the field existed."""
+    assert PRESETS["seed"].run_id_for("x") == "46c2600d4b71"
+    valid = PRESETS["best"].replace(conv_padding="valid")
+    assert valid.run_id_for("x") == "b88c7fc8f4ea"
+    assert valid.replace(conv_padding="same").run_id_for("x") != "b88c7fc8f4ea"
