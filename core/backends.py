@@ -102,6 +102,25 @@ def describe_device(backend: str) -> str:
     return "CPU"
 
 
+def keep_tensorflow_out(backend: str) -> None:
+    """Tell Keras that TensorFlow is absent in a process that trains on another backend.
+
+    Keras's saving code asks whether TensorFlow is importable by importing it (serialization_lib
+    checks `tf.available` before `isinstance(obj, tf.TensorShape)`), which cost a JAX trainer
+    4-10 s and about 1 GB on every first save. A model built on JAX or PyTorch holds no TensorFlow
+    objects, so the answer "absent" is true for everything it saves or loads.
+    """
+    if backend == "tensorflow":
+        return
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:  # a Keras without this module does not ask
+        return
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is not None and getattr(lazy, "module", None) is None:
+        lazy._available = False
+
+
 def label(device: str, backend: str) -> str:
     """'CPU · JAX', 'GPU: NVIDIA H100 · JAX': how every page and the CLI show where a run ran."""
     if not backend:

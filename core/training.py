@@ -391,9 +391,11 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
     """Phase 2: build the model and run model.fit on this process's Keras backend."""
     import keras
 
+    from core.backends import keep_tensorflow_out
     from core.model import build_model
 
     result.backend = current_backend()
+    keep_tensorflow_out(result.backend)
     result.device = describe_device()
     seed_everything(config.seed)
     x_fit, y_fit, validation = prepare_arrays(config, data)

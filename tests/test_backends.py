@@ -181,3 +181,28 @@ def test_train_config_file_round_trips_a_stored_run(tmp_path, full_data):
     assert again["run_id"] == first["run_id"] and again["cached"]
     other = cli("--config", str(stored), "--backend", "tensorflow")
     assert other["run_id"] != first["run_id"] and other["backend"] == "tensorflow"
+
+
+def test_a_jax_trainer_saves_and_loads_without_importing_tensorflow(tmp_path):
+    """Keras's saving code imports TensorFlow to ask whether it is there (4-10 s, about 1 GB):
+    a process that trains on JAX must not pay that on every first save."""
+    code = (
+        "import sys; from core.config import PRESETS; from core.store import RunStore; "
+        "from core.training import train; "
+        f"store = RunStore({str(tmp_path)!r}); "
+        "result = train(PRESETS['seed'].replace(epochs=1, train_size=640, backend='jax'), "
+        "store=store); "
+        "assert result.ok and result.backend == 'jax', result.message; "
+        "model = store.load_model(result.run_id); "
+        "assert model.count_params() == result.params; "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; print('ok')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=300,
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
