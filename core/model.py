@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import keras  # noqa: E402
 
+import core.backends  # noqa: E402, F401  (the engine's environment, before Keras loads)
 from core.config import RunConfig  # noqa: E402
 from core.plan import Regularizer, layer_plan, optimizer_plan  # noqa: E402
 

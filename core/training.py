@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+import core.backends  # noqa: F401  (sets the engine's environment before Keras loads)
 from core.config import ConfigError, RunConfig, count_params, fit_size, layer_table, validate
 from core.datasets import Dataset, load_dataset
 from core.results import Event, Listener, RunResult

@@ -185,7 +185,8 @@ def test_train_config_file_round_trips_a_stored_run(tmp_path, full_data):
 
 def test_a_jax_trainer_saves_and_loads_without_importing_tensorflow(tmp_path):
     """Keras's saving code imports TensorFlow to ask whether it is there (4-10 s, about 1 GB):
-    a process that trains on JAX must not pay that on every first save."""
+    a process that trains on JAX must not pay that on every first save. Its compiled steps are
+    cached on disk."""
     code = (
         "import sys; from core.config import PRESETS; from core.store import RunStore; "
         "from core.training import train; "
@@ -202,7 +203,13 @@ def test_a_jax_trainer_saves_and_loads_without_importing_tensorflow(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("JAX_")},
+            "KERAS_BACKEND": "jax",
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        },
         timeout=300,
     )
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+    # and what XLA compiled is kept on disk for the next network of the same shape
+    assert list((tmp_path / "cache" / "playground-jax").iterdir())
