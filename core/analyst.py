@@ -225,10 +225,9 @@ class _Models:
                 self._loaded[key] = store.load_model(run_id)
         except StoreError as exc:  # a damaged run: its sentence, and the process lives on
             raise AnalysisError(str(exc)) from None
-
-            while len(self._loaded) > MODELS_KEPT:
-                self._loaded.popitem(last=False)
         self._loaded.move_to_end(key)
+        while len(self._loaded) > MODELS_KEPT:  # the least recently used go first
+            self._loaded.popitem(last=False)
         return self._loaded[key], stored.config
 
 

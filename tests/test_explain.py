@@ -107,3 +107,16 @@ def test_model_process_answers_like_keras_and_survives_bad_requests(trained, mod
         assert (projection.y_true == full_data.y_test[:300]).all()
     finally:
         analyst.stop()
+
+
+def test_the_model_process_keeps_only_the_most_recently_used_models(trained, monkeypatch):
+    """Its small LRU of loaded models drops the oldest (it once never dropped any)."""
+    from core import analyst
+
+    home, dense, conv = trained
+    monkeypatch.setattr(analyst, "MODELS_KEPT", 1)
+    models = analyst._Models()
+    models.get(str(home), dense.run_id)
+    model, config = models.get(str(home), conv.run_id)
+    assert len(models._loaded) == 1 and config.has_conv
+    assert [key[1] for key in models._loaded] == [conv.run_id]
