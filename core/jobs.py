@@ -159,6 +159,11 @@ class JobQueue:
             thread.start()
 
     # ------------------------------------------------------------------ API for any thread
+    @property
+    def workers(self) -> int:
+        """How many jobs train at once (a sweep keeps at most this many trials in the queue)."""
+        return len(self._slots)
+
     def submit(self, config: RunConfig, *, force: bool = False, session: str | None = None) -> int:
         """Queue a training job; an identical active job is shared (joined) instead of duplicated.
 
