@@ -89,7 +89,7 @@ def config_from_args(args) -> RunConfig:
 
 def cmd_train(args, store: RunStore) -> int:
     config = config_from_args(args)
-    data = load_dataset(config.dataset)
+    data = load_dataset(config.dataset, home=store.home)  # imported datasets live beside runs
     validate(
         config,
         train_available=len(data.x_train),
@@ -214,11 +214,11 @@ def cmd_classify(args, store: RunStore) -> int:
             f"error: no stored run '{args.run}' in {store.home}; stored: {known}", file=sys.stderr
         )
         return 2
-    names = DATASETS[stored.config.dataset].class_names
+    names, how = _classes_and_preparer(stored.config.dataset, store.home)
     prepared = []
     for name in args.files:
         try:
-            prepared.append(prepare_file(name))
+            prepared.append(prepare_file(name, how))
         except ImageRefused as exc:
             prepared.append(str(exc))
         except Exception as exc:  # a reader bug must cost one file, not the whole call
@@ -243,7 +243,7 @@ def cmd_classify(args, store: RunStore) -> int:
             return 1
         probabilities = iter(explain.probabilities(model, np.stack([p.pixels for p in good])))
         try:
-            data = load_dataset(stored.config.dataset)
+            data = load_dataset(stored.config.dataset, home=store.home)
             reference = reference_from(data.x_train, data.y_train, data.num_classes)
         except DatasetUnavailable:
             reference = None  # no training data here: answers come without the familiarity check
@@ -265,12 +265,109 @@ def cmd_classify(args, store: RunStore) -> int:
     return 0 if all(not isinstance(p, str) for p in prepared) else 1
 
 
+def _classes_and_preparer(dataset: str, home):
+    """A dataset's class names and how its pictures were prepared (imported: their own way)."""
+    if dataset in DATASETS:
+        return DATASETS[dataset].class_names, None
+    from core.imports import prepare_for
+
+    data = load_dataset(dataset, home=home)
+    return data.class_names, lambda raw: prepare_for(data, raw)
+
+
 def _plain(line: dict) -> str:
     if "error" in line:
         return f"{line['file']}: refused: {line['error']}"
     others = ", ".join(f"{label} {p:.1%}" for label, p in line["top"][1:3])
     text = f"{line['file']}: {line['label']} ({line['confidence']:.1%}; then {others})"
     return text + "".join(f"\n    warning: {w}" for w in line["warnings"])
+
+
+def cmd_sweep(args, store: RunStore) -> int:
+    """Run (or resume, or extend) a sweep: a line per ended trial, then one JSON object."""
+    from core import sweeps
+    from core.jobs import JobQueue
+
+    if args.preset is None and args.config is None:
+        args.preset = "seed"
+    base = config_from_args(args)
+    experiment = sweeps.EXPERIMENTS[args.experiment] if args.experiment else None
+    space = tuple(sweeps.parse_param(text) for text in args.param)
+    if experiment is not None:
+        space = (experiment.param, *(p for p in space if p.name != experiment.param.name))
+    if not space:
+        raise sweeps.SweepError(
+            "Give the space to search: --param NAME=LOW:HIGH[:log] or --param NAME=a,b,c "
+            "(or --experiment)."
+        )
+    spec = sweeps.SweepSpec(
+        base=base,
+        space=space,
+        trials=args.trials or (experiment.trials if experiment else 8),
+        objective=args.objective,
+        sampler=args.sampler or (experiment.sampler if experiment else "tpe"),
+        pruner=args.pruner,
+    ).checked()
+    name = sweeps.check_name(args.name or spec.default_name())
+    data = load_dataset(base.dataset)
+
+    def show(record) -> None:
+        if args.json:
+            print(json.dumps(record.to_dict()), flush=True)
+            return
+        value = f"{record.value:.4f}" if record.value is not None else "—"
+        origin = " (cached)" if record.cached else ""
+        settings = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in record.params.items())  # fmt: skip
+        print(
+            f"trial {record.number} {record.state}{origin}: {spec.objective} {value}  {settings}"
+            f"  run {record.run_id or '—'}" + (f"  ({record.message})" if record.message else ""),
+            flush=True,
+        )
+
+    queue = JobQueue(store=store)
+    runner = None
+    try:
+        runner = sweeps.SweepRunner(store.home, name, queue, store, data, spec, on_trial=show)
+        if not args.json:
+            print(
+                f"sweep {name}: {runner.spec.trials} trial(s) over "
+                f"{', '.join(p.text() for p in runner.spec.space)} ({runner.spec.sampler}); "
+                f"choosing by {runner.spec.objective_label}",
+                file=sys.stderr,
+            )
+        result = runner.run()
+    except KeyboardInterrupt:
+        if runner is not None:
+            runner.stop()  # the unfinished trials stay; `sweep --name` resumes them
+        raise
+    finally:
+        queue.shutdown()
+    print(json.dumps(result.to_json()))
+    return 0 if result.best is not None else 1
+
+
+def cmd_sweeps(args, store: RunStore) -> int:
+    from core import sweeps
+
+    if args.delete:
+        sweeps.delete(store.home, args.delete)
+        print(f"deleted sweep {args.delete}; its trials stay in the store as ordinary runs")
+        return 0
+    found = sweeps.list_sweeps(store.home)
+    if args.json:
+        print(json.dumps([s.to_json() for s in found]))
+        return 0
+    print(f"{len(found)} sweep(s) in {sweeps.sweeps_folder(store.home)}")
+    for s in found:
+        best = s.best
+        score = f"best {s.spec.objective} {best.value:.4f} (run {best.run_id})" if best else "—"
+        print(
+            f"{s.name}  {len(s.finished)}/{s.spec.trials} finished  {score}  "
+            f"[{' '.join(p.text() for p in s.spec.space)}; {s.spec.sampler}]"
+            + ("  running" if s.running else "")
+        )
+    return 0
 
 
 def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
@@ -290,6 +387,187 @@ def _add_setting(parser: argparse.ArgumentParser, setting: Setting) -> None:
 
 def _range(setting: Setting) -> str:
     return f"{setting.low:g} to {setting.high:g}"
+
+
+def _add_sweep_parsers(sub) -> None:
+    from core.sweeps import EXPERIMENTS, OBJECTIVES, SAMPLERS
+
+    sweep_p = sub.add_parser(
+        "sweep", help="search settings with Optuna; every trial is an ordinary (cached) run"
+    )
+    source = sweep_p.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS), help="the base run (default: seed)")
+    source.add_argument("--config", metavar="FILE", help="the base run as a config.json")
+    for setting in SETTINGS.values():
+        _add_setting(sweep_p, setting)
+    sweep_p.add_argument("--layers", help="hidden layers of the base run (as for `train`)")
+    sweep_p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=LOW:HIGH[:log]|NAME=a,b,c",
+        help="a setting to search: a range (log-uniform with :log) or a list; repeatable",
+    )
+    sweep_p.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="a ready-made question")
+    sweep_p.add_argument("--trials", type=int, help="how many trials end the sweep (default 8)")
+    sweep_p.add_argument("--sampler", choices=SAMPLERS, help="default tpe")
+    sweep_p.add_argument("--objective", choices=sorted(OBJECTIVES), default="val_accuracy")
+    sweep_p.add_argument("--pruner", default="median", help="median, none or threshold:X")
+    sweep_p.add_argument("--name", help="resume or extend the sweep of this name")
+    sweep_p.add_argument("--json", action="store_true", help="JSON lines; the last sums it up")
+    sweeps_p = sub.add_parser("sweeps", help="list sweeps (or delete one)")
+    sweeps_p.add_argument("--json", action="store_true")
+    sweeps_p.add_argument("--delete", metavar="NAME", help="delete this sweep (its runs stay)")
+
+
+def cmd_data(args, store: RunStore) -> int:
+    """Import, list, rename and delete your own datasets (`python -m core data ...`)."""
+    from core import imports
+
+    home = store.home
+    if args.data_command == "list":
+        found = imports.list_datasets(home)
+        if args.json:
+            print(json.dumps([_data_row(info) for info in found]))
+            return 0
+        print(f"{len(found)} imported dataset(s) in {imports.datasets_folder(home)}")
+        for info in found:
+            counts = ", ".join(f"{c} {n}" for c, n in zip(info.class_names, _totals(info)))
+            print(
+                f"{info.name}  [{info.dataset_id}]  {imports.MODES[info.mode]} "
+                f"{info.size}x{info.size}  {info.images:,} images: {counts}  ({info.source})"
+            )
+        return 0
+    if args.data_command == "rename":
+        imports.rename_dataset(args.old, args.new, home=home)
+        print(f"renamed dataset '{args.old}' to '{imports.check_name(args.new)}'")
+        return 0
+    if args.data_command == "delete":
+        used = imports.delete_dataset(args.name, remove_runs=args.remove_runs, home=home)
+        runs = f"{used} run(s) trained on it"
+        if args.remove_runs:
+            print(f"deleted dataset '{args.name}' and the {runs}")
+        else:
+            kept = "; they stay in the store (--remove-runs deletes them)" if used else ""
+            print(f"deleted dataset '{args.name}'; {runs}{kept}")
+        return 0
+    return _cmd_data_import(args, home)
+
+
+def _cmd_data_import(args, home) -> int:
+    from core import imports
+
+    source = Path(args.source).expanduser()
+    if not source.exists():
+        print(f"error: {source}: no such file or folder", file=sys.stderr)
+        return 2
+    low, high = imports.TEST_FRACTION_RANGE
+    if not low <= args.test_fraction <= high:
+        print(f"error: --test-fraction must be between {low:g} and {high:g}", file=sys.stderr)
+        return 2
+    if args.mode == "fashion" and args.size not in (None, 28):
+        print("error: --size is for --mode plain; fashion mode is always 28x28", file=sys.stderr)
+        return 2
+    kw = dict(mode=args.mode, size=args.size, test_fraction=args.test_fraction, seed=args.seed)
+    if not args.json and sys.stderr.isatty():
+        kw["progress"] = lambda done, total: print(
+            f"\rreading pictures {done:,}/{total:,}", end="", file=sys.stderr, flush=True
+        )
+    try:
+        if source.is_dir():
+            report = imports.import_folder(source, args.name, home=home, **kw)
+        else:
+            report = imports.import_zip(source, args.name, home=home, **kw)
+    except imports.ImportRefused as exc:
+        if args.json:
+            skipped = [{"file": f, "reason": r} for f, r in exc.skipped]
+            print(json.dumps({"name": args.name, "refused": str(exc), "skipped": skipped}))
+        else:
+            for file, reason in exc.skipped:
+                print(f"  skipped {file}: {reason}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if "progress" in kw:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    what = "already imported as" if report.existed else "imported"
+    print(
+        f"{what} '{report.name}' [{report.dataset_id}]: {len(report.classes)} classes, "
+        f"{report.train_count:,} training and {report.test_count:,} test images, prepared "
+        f"{imports.MODES[report.mode]} ({report.size}x{report.size})"
+    )
+    width = max(len(c) for c in report.classes)
+    for label_, count in report.classes.items():
+        print(f"  {label_:<{width}}  {count:>6,}")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} file(s):")
+        for file, reason in report.skipped:
+            print(f"  {file}: {reason}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    print(f"train on it: python -m core train --preset fast --dataset '{report.name}'")
+    return 0
+
+
+def _totals(info) -> list[int]:
+    return [a + b for a, b in zip(info.train_counts, info.test_counts, strict=True)]
+
+
+def _data_row(info) -> dict:
+    return {
+        "name": info.name,
+        "dataset_id": info.dataset_id,
+        "classes": list(info.class_names),
+        "images": dict(zip(info.class_names, _totals(info), strict=True)),
+        "train": sum(info.train_counts),
+        "test": sum(info.test_counts),
+        "mode": info.mode,
+        "size": info.size,
+        "channels": info.channels,
+        "source": info.source,
+        "created_at": info.created_at,
+        "skipped": [{"file": f, "reason": r} for f, r in info.skipped],
+        "warnings": info.warnings,
+    }
+
+
+def _add_data_parsers(sub) -> None:
+    from core.imports import DEFAULT_TEST_FRACTION, MODES, PLAIN_SIZES
+
+    data_p = sub.add_parser("data", help="import, list, rename or delete your own datasets")
+    data_sub = data_p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    import_p = data_sub.add_parser(
+        "import", help="import a .zip or a folder whose sub-folders are the classes"
+    )
+    import_p.add_argument("source", metavar="PATH_OR_ZIP")
+    import_p.add_argument("--name", required=True, help="the dataset's name (for --dataset)")
+    import_p.add_argument(
+        "--mode",
+        choices=list(MODES),
+        default="fashion",
+        help="fashion: 28x28 grey, object found and centred; plain: colour squares (default "
+        "fashion)",
+    )
+    import_p.add_argument(
+        "--size", type=int, choices=PLAIN_SIZES, help="plain mode's square side (default 32)"
+    )
+    import_p.add_argument(
+        "--test-fraction", type=float, default=DEFAULT_TEST_FRACTION, help="default 0.2"
+    )
+    import_p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
+    import_p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    list_p = data_sub.add_parser("list", help="list imported datasets")
+    list_p.add_argument("--json", action="store_true")
+    delete_p = data_sub.add_parser("delete", help="delete an imported dataset")
+    delete_p.add_argument("name", metavar="NAME")
+    delete_p.add_argument(
+        "--remove-runs", action="store_true", help="also delete the runs trained on it"
+    )
+    rename_p = data_sub.add_parser("rename", help="rename an imported dataset")
+    rename_p.add_argument("old", metavar="OLD")
+    rename_p.add_argument("new", metavar="NEW")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -320,6 +598,8 @@ def make_parser() -> argparse.ArgumentParser:
     classify_p.add_argument("--run", required=True, help="run id (see `runs`)")
     classify_p.add_argument("--json", action="store_true", help="one JSON object per file")
     classify_p.add_argument("files", nargs="+", metavar="FILE")
+    _add_sweep_parsers(sub)
+    _add_data_parsers(sub)
     return parser
 
 
@@ -328,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         store = RunStore(args.home)
         command = {"train": cmd_train, "classify": cmd_classify, "runs": cmd_runs}
+        command.update(sweep=cmd_sweep, sweeps=cmd_sweeps)
+        command.update(data=cmd_data)
         code = command[args.command](args, store)
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at exit
         return code
@@ -341,6 +623,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; nothing half-done was stored.", file=sys.stderr)
         return 130
+    except Exception as exc:
+        from core.imports import ImportRefused  # a sentence for the person, like the above
+
+        if not isinstance(exc, ImportRefused):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -267,7 +267,7 @@ def _projection(models: _Models, home: str, run_id: str, count: int):
     from core.datasets import load_dataset
 
     model, config = models.get(home, run_id)
-    data = load_dataset(config.dataset)
+    data = load_dataset(config.dataset, home=home)  # imported datasets live beside the store
     count = min(count, len(data.x_test))
     outputs = explain.layer_outputs(model, data.x_test[:count], keep_last=2)
     hidden = explain.last_hidden(outputs)

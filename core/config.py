@@ -552,11 +552,11 @@ def validate(
     train_available: how many training images the dataset holds (to check subset and batch size).
     Ranges and choices come from SETTINGS / LAYER_SETTINGS, the same table the widgets use.
     """
-    from core.datasets import DATASETS  # local: keeps config importable on its own
+    from core.datasets import dataset_names, known_dataset  # local: config imports on its own
 
-    if config.dataset not in DATASETS:
+    if not known_dataset(config.dataset):
         raise ConfigError(
-            f"Unknown dataset '{config.dataset}'. Choose one of: {', '.join(DATASETS)}."
+            f"Unknown dataset '{config.dataset}'. Choose one of: {', '.join(dataset_names())}."
         )
     conv = [layer for layer in config.layers if layer.kind == "conv"]
     dense = [layer for layer in config.layers if layer.kind == "dense"]

@@ -3,6 +3,10 @@
 Sources are tried in a fixed order and the first one that loads cleanly wins; a broken source is
 reported (file and fault) and skipped. The last resort is a small real sample shipped in data/, so
 the playground always starts, offline too.
+
+Datasets people import (core.imports) join the registry beside the built-in ones: dataset_names()
+lists them after the built-ins and load_dataset() loads them through the same Dataset type, so
+every page and command works with them without asking where the data came from.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import functools
 import gzip
 import hashlib
 import io
+import json
 import lzma
 import os
 import struct
@@ -70,9 +75,12 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
-    source: str  # short key: env, keras-cache, debian, download, sample
+    source: str  # short key: env, keras-cache, debian, download, sample, imported
     source_detail: str  # where exactly (a path or a sentence)
     problems: tuple[str, ...] = ()  # sources tried before this one and why they failed
+    # How pictures become input: "fashion" (28x28 grey, light on dark; the built-ins) or "plain"
+    # (colour squares, letterboxed); an uploaded picture is prepared the same way (imports.py).
+    mode: str = "fashion"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -83,8 +91,16 @@ class Dataset:
         return len(self.class_names)
 
     @property
+    def channels(self) -> int:
+        return 1 if self.x_train.ndim == 3 else int(self.x_train.shape[-1])
+
+    @property
     def is_sample(self) -> bool:
         return self.source == "sample"
+
+    @property
+    def is_imported(self) -> bool:
+        return self.source == "imported"
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -92,12 +108,28 @@ class Dataset:
 
         The same images from Keras's cache or Debian's folder give the same fingerprint; the
         bundled sample and the full set give different ones. About 0.1 s for Fashion-MNIST.
+        An imported dataset's is its folder's name; renaming the dataset does not change it.
         """
-        digest = hashlib.sha256(self.name.encode())
-        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
-            digest.update(str((array.dtype.str, array.shape)).encode())
-            digest.update(np.ascontiguousarray(array).data)
-        return digest.hexdigest()[:16]
+        tag = imported_tag(self.mode, self.class_names) if self.is_imported else self.name
+        arrays = {"x_train": self.x_train, "y_train": self.y_train}
+        arrays |= {"x_test": self.x_test, "y_test": self.y_test}
+        return content_fingerprint(tag, arrays)
+
+
+def content_fingerprint(tag: str, arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of a tag and the four arrays (dtype, shape and bytes), 16 hex digits."""
+    digest = hashlib.sha256(tag.encode())
+    for key in ("x_train", "y_train", "x_test", "y_test"):
+        array = arrays[key]
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()[:16]
+
+
+def imported_tag(mode: str, class_names) -> str:
+    """What an imported dataset's fingerprint covers besides the pixels: not its (changeable)
+    name, but how the pictures were prepared and what the classes are called."""
+    return "imported:" + json.dumps([mode, list(class_names)], ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -307,8 +339,28 @@ _cache: dict[str, Dataset] = {}
 _cache_lock = threading.Lock()
 
 
-def dataset_names() -> list[str]:
-    return list(DATASETS)
+def dataset_names(home: str | Path | None = None) -> list[str]:
+    """The built-in datasets' names, then the imported ones' (oldest first)."""
+    from core.imports import list_datasets
+
+    return list(DATASETS) + [info.name for info in list_datasets(home)]
+
+
+def dataset_title(name: str) -> str:
+    """For select boxes: a built-in dataset's title, an imported one's name."""
+    return DATASETS[name].title if name in DATASETS else name
+
+
+def known_dataset(name: str, home: str | Path | None = None) -> bool:
+    """Whether load_dataset can be asked for this name: built-in, imported, or loaded here."""
+    if name in DATASETS:
+        return True
+    with _cache_lock:
+        if any(data.name == name for data in _imported_cache.values()):
+            return True
+    from core.imports import find_dataset
+
+    return find_dataset(name, home) is not None
 
 
 def load_from_sources(name: str, sources: list[Source]) -> Dataset:
@@ -337,20 +389,85 @@ def load_from_sources(name: str, sources: list[Source]) -> Dataset:
     )
 
 
-def load_dataset(name: str = "fashion_mnist", *, refresh: bool = False) -> Dataset:
-    """Load a registered dataset from the first working source; cached for the process."""
+def load_dataset(
+    name: str = "fashion_mnist", *, refresh: bool = False, home: str | Path | None = None
+) -> Dataset:
+    """Load a registered dataset from the first working source; cached for the process.
+
+    A name that is not built in is looked up among the datasets imported into `home` (default:
+    PLAYGROUND_HOME); each call looks again, so a rename, delete or re-import shows at once.
+    """
     if name not in DATASETS:
-        raise DatasetUnavailable(f"Unknown dataset '{name}'. Choose one of: {', '.join(DATASETS)}.")
+        return _load_imported(name, home, refresh)
     with _cache_lock:
         if refresh or name not in _cache:
             _cache[name] = load_from_sources(name, DATASETS[name].sources())
         return _cache[name]
 
 
+# (home, dataset id, name) -> Dataset; cleared whenever a dataset is imported, renamed or deleted
+_imported_cache: dict[tuple[str, str, str], Dataset] = {}
+IMPORTED_CACHE_SIZE = 2  # an imported set may take hundreds of megabytes
+
+
+def forget_imported() -> None:
+    """Drop every imported dataset loaded in this process (core.imports calls it on changes)."""
+    with _cache_lock:
+        _imported_cache.clear()
+
+
+def _load_imported(name: str, home, refresh: bool) -> Dataset:
+    from core.imports import ImportRefused, find_dataset, load_arrays
+
+    info = find_dataset(name, home)
+    if info is None:
+        known = ", ".join(dataset_names(home))
+        raise DatasetUnavailable(f"Unknown dataset '{name}'. Choose one of: {known}.")
+    key = (str(info.path), info.dataset_id, info.name)
+    with _cache_lock:
+        if not refresh and key in _imported_cache:
+            return _imported_cache[key]
+    try:
+        arrays = load_arrays(info)
+    except ImportRefused as exc:
+        raise DatasetUnavailable(f"The dataset '{info.name}' cannot be loaded: {exc}") from None
+    data = Dataset(
+        name=info.name,
+        x_train=arrays["x_train"],
+        y_train=np.asarray(arrays["y_train"], dtype=np.uint8),
+        x_test=arrays["x_test"],
+        y_test=np.asarray(arrays["y_test"], dtype=np.uint8),
+        class_names=info.class_names,
+        source="imported",
+        source_detail=str(info.path),
+        mode=info.mode,
+    )
+    if data.fingerprint != info.dataset_id:  # the arrays changed since the import
+        raise DatasetUnavailable(
+            f"The dataset '{info.name}' is damaged: {info.path} no longer holds the pictures "
+            "it was imported with. Delete it and import it again."
+        )
+    with _cache_lock:
+        while len(_imported_cache) >= IMPORTED_CACHE_SIZE:
+            _imported_cache.pop(next(iter(_imported_cache)))
+        _imported_cache[key] = data
+    return data
+
+
 def describe_source(data: Dataset) -> str:
     """One sentence for people: which data is in use, and how to get the full set if needed."""
-    spec = DATASETS[data.name]
     sizes = f"{len(data.x_train):,} training and {len(data.x_test):,} test images"
+    if data.is_imported:
+        from core.imports import MODES, info_at
+
+        info = info_at(Path(data.source_detail))
+        where = f" ({info.source})" if info is not None and info.source else ""
+        shape = "x".join(map(str, data.input_shape))
+        return (
+            f"Your dataset '{data.name}'{where}: {data.num_classes} classes, {sizes}, "
+            f"prepared {MODES.get(data.mode, data.mode)} ({shape})."
+        )
+    spec = DATASETS[data.name]
     if data.is_sample:
         return (
             f"Running on the bundled sample of {spec.title} ({sizes}), not the full set. "

@@ -4,6 +4,7 @@ The script is written from core.plan's layer plan (one line per planned layer), 
 playground builds its model from, and it prepares the data and trains exactly as core.training
 does: the seeded subset, float32 pixels / 255, the validation images off the end of the subset,
 the optimizer, early stopping on the validation loss, and the test loss without weight decay.
+A run on an imported dataset gets a script that reads that dataset's stored arrays.npz.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from string import Template
 
 from core.config import ConfigError, RunConfig
 from core.datasets import DATASETS, DEBIAN_DIR, IDX_FILES
+from core.imports import ARRAYS_FILE, MODES, find_dataset
 from core.plan import Regularizer, kernel_regularizer, layer_plan, optimizer_plan
 
 LINE_LENGTH = 100  # the script reads like the playground's own code (ruff format, 100 columns)
@@ -48,9 +50,7 @@ $architecture
 """
 
 import argparse
-import gzip
-import os
-import struct
+$imports
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -68,7 +68,28 @@ parser.add_argument("--train-size", type=int, default=$train_size, help="0 = eve
 parser.add_argument("--test-size", type=int, default=0, help="evaluate on the first N; 0 = all")
 args = parser.parse_args()
 
-DATA_FOLDERS = [$folders]
+$loader
+
+
+keras.utils.set_random_seed(SEED)
+(x_train, y_train), (x_test, y_test) = load_data()
+# As the playground prepares them: a seeded subset, pixels as float32 in [0, 1], and the
+# validation images taken off the end of the subset.
+n = min(args.train_size or len(x_train), len(x_train))
+if n < len(x_train):
+    order = np.random.default_rng(SEED).permutation(len(x_train))[:n]
+    x_train, y_train = x_train[order], y_train[order]
+x_train = x_train.astype("float32") / np.float32(255.0)
+n_fit = n - int(round(n * VALIDATION_SPLIT))
+x_fit, y_fit = x_train[:n_fit], y_train[:n_fit]
+validation_data = (x_train[n_fit:], y_train[n_fit:]) if n_fit < n else None
+x_test, y_test = x_test[: args.test_size or None], y_test[: args.test_size or None]
+x_test = x_test.astype("float32") / np.float32(255.0)
+print(f"data: {n_fit} training, {n - n_fit} validation, {len(x_test)} test images")
+
+''')
+
+_IDX_LOADER = Template('''DATA_FOLDERS = [$folders]
 IDX_FILES = [
 $idx_files
 ]
@@ -96,24 +117,25 @@ def load_data():
             return (x_train, y_train), (x_test, y_test)
     print("data: $title from keras.datasets.$module")
     return keras.datasets.$module.load_data()
+''')
+
+# An imported dataset: the arrays the playground stored at import (pictures already prepared).
+_NPZ_LOADER = Template('''$dataset_file
+DATASET_NAME = $name
+CLASS_NAMES = $class_names
 
 
-keras.utils.set_random_seed(SEED)
-(x_train, y_train), (x_test, y_test) = load_data()
-# As the playground prepares them: a seeded subset, pixels as float32 in [0, 1], and the
-# validation images taken off the end of the subset.
-n = min(args.train_size or len(x_train), len(x_train))
-if n < len(x_train):
-    order = np.random.default_rng(SEED).permutation(len(x_train))[:n]
-    x_train, y_train = x_train[order], y_train[order]
-x_train = x_train.astype("float32") / np.float32(255.0)
-n_fit = n - int(round(n * VALIDATION_SPLIT))
-x_fit, y_fit = x_train[:n_fit], y_train[:n_fit]
-validation_data = (x_train[n_fit:], y_train[n_fit:]) if n_fit < n else None
-x_test, y_test = x_test[: args.test_size or None], y_test[: args.test_size or None]
-x_test = x_test.astype("float32") / np.float32(255.0)
-print(f"data: {n_fit} training, {n - n_fit} validation, {len(x_test)} test images")
+def load_data():
+    """Your own pictures (DATASET_NAME), as the playground stored them at import.
 
+    Prepared "$mode". Images are uint8: (N, height, width) grey or
+    (N, height, width, 3) colour. Labels index CLASS_NAMES.
+    """
+    with np.load(DATASET_FILE, allow_pickle=False) as stored:
+        x_train, y_train = stored["x_train"], stored["y_train"]
+        x_test, y_test = stored["x_test"], stored["y_test"]
+    print(f"data: {DATASET_NAME} from {DATASET_FILE}")
+    return (x_train, y_train), (x_test, y_test)
 ''')
 
 _TRAIN = """model.compile(
@@ -154,7 +176,7 @@ print(f"test accuracy {test_accuracy:.4f}, test loss {test_loss:.4f}")
 
 
 def script_loader(dataset: str) -> ScriptLoader:
-    """The script's loader for a dataset; ConfigError for one the script cannot fetch."""
+    """The script's loader for a built-in dataset; ConfigError for one it cannot fetch."""
     if dataset not in DATA_LOADERS:
         known = ", ".join(DATASETS[name].title for name in DATA_LOADERS)
         raise ConfigError(
@@ -163,20 +185,47 @@ def script_loader(dataset: str) -> ScriptLoader:
     return DATA_LOADERS[dataset]
 
 
-def reproduce_script(config: RunConfig, run_id: str | None = None) -> str:
+def reproduce_script(config: RunConfig, run_id: str | None = None, *, home=None) -> str:
     """Python source that rebuilds and retrains `config` with nothing but Keras and numpy.
 
     run_id (config.run_id_for(data fingerprint)) names the run and the file; without it the
     script is named playground.py. Raises ConfigError for an impossible network or a dataset
-    the script cannot load.
+    the script cannot load. An imported dataset is looked for in `home` (PLAYGROUND_HOME).
     """
-    loader = script_loader(config.dataset)
-    spec = DATASETS[config.dataset]
-    plan = layer_plan(config, loader.input_shape, len(spec.class_names))
+    if config.dataset in DATA_LOADERS:
+        loader = script_loader(config.dataset)
+        title, input_shape = DATASETS[config.dataset].title, loader.input_shape
+        num_classes = len(DATASETS[config.dataset].class_names)
+        imports = "import gzip\nimport os\nimport struct"
+        load = _IDX_LOADER.substitute(
+            title=title,
+            folders=", ".join(
+                [f"os.environ.get({_value(loader.env_var)})", *map(_value, loader.folders)]
+            ),
+            idx_files="\n".join(f"    {_value(name)}," for name in IDX_FILES.values()),
+            module=loader.keras_module,
+        )
+    else:
+        info = find_dataset(config.dataset, home)
+        if info is None:
+            script_loader(config.dataset)  # raises: no loader for it
+        # the name as the docstrings show it: no quote or backslash can end them early
+        title = "your dataset '{}'".format(info.name.replace("\\", "/").replace('"', "'"))
+        input_shape = (info.size, info.size) + ((3,) if info.channels == 3 else ())
+        num_classes = len(info.class_names)
+        imports = "import os"
+        load = _NPZ_LOADER.substitute(
+            title=title,
+            dataset_file=_dataset_file(info.path / ARRAYS_FILE),
+            name=_quoted(info.name),
+            class_names=json.dumps(list(info.class_names), ensure_ascii=False),
+            mode=MODES.get(info.mode, info.mode),
+        )
+    plan = layer_plan(config, input_shape, num_classes)
     header = _SCRIPT.substitute(
         what=f"playground run {run_id}" if run_id else "a playground run",
         filename=f"playground_{run_id}.py" if run_id else "playground.py",
-        title=spec.title,
+        title=title,
         architecture=textwrap.fill(f"Architecture: {config.describe()}.", LINE_LENGTH),
         seed=config.seed,
         batch_size=config.batch_size,
@@ -184,11 +233,8 @@ def reproduce_script(config: RunConfig, run_id: str | None = None) -> str:
         early_stopping=config.early_stopping,
         epochs=config.epochs,
         train_size=config.train_size,
-        folders=", ".join(
-            [f"os.environ.get({_value(loader.env_var)})", *map(_value, loader.folders)]
-        ),
-        idx_files="\n".join(f"    {_value(name)}," for name in IDX_FILES.values()),
-        module=loader.keras_module,
+        imports=imports,
+        loader=load.rstrip("\n"),
     )
     # One regularizer object serves every kernel: it holds no state, only the factor.
     regularizer = kernel_regularizer(config)
@@ -197,7 +243,7 @@ def reproduce_script(config: RunConfig, run_id: str | None = None) -> str:
     if regularizer:
         lines.append(f"regularizer = {_value(regularizer)}  # weight decay on every kernel")
     lines += ["model = keras.Sequential(", "    ["]
-    lines.append(f"        keras.Input(shape={_value(loader.input_shape)}),")
+    lines.append(f"        keras.Input(shape={_value(tuple(input_shape))}),")
     for layer in plan:
         shape = " x ".join(map(str, layer.output_shape))
         lines.append(f"        # {layer.name}: {shape}, {layer.params:,} params")
@@ -236,3 +282,19 @@ def _value(value, names: dict | None = None) -> str:
     if isinstance(value, str):
         return json.dumps(value)  # double quotes, as ruff format writes them
     return repr(value)
+
+
+def _quoted(text: str) -> str:
+    """A string literal as ruff format writes it: double quotes unless they need escaping."""
+    if '"' in text and "'" not in text:
+        return repr(text)
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _dataset_file(path) -> str:
+    """DATASET_FILE = Path(...), split into folder, dataset and file where one line is too long."""
+    parts = [_quoted(str(path.parent.parent)), _quoted(path.parent.name), _quoted(path.name)]
+    line = f"DATASET_FILE = Path({', '.join(parts)})"
+    if len(line) <= LINE_LENGTH:
+        return line
+    return "DATASET_FILE = Path(\n" + "".join(f"    {part},\n" for part in parts) + ")"

@@ -554,8 +554,12 @@ def _preview(shown: Image.Image | None, grey: np.ndarray) -> Image.Image:
     return preview
 
 
-def prepare_file(path: str | Path) -> PreparedImage:
-    """Like prepare(), for a path; a missing or unreadable file is refused, never raised."""
+def prepare_file(
+    path: str | Path, how: Callable[[bytes], PreparedImage] | None = None
+) -> PreparedImage:
+    """Like prepare(), for a path; a missing or unreadable file is refused, never raised.
+
+    how: prepares the file's bytes (default prepare; an imported dataset's own way, say)."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -572,7 +576,57 @@ def prepare_file(path: str | Path) -> PreparedImage:
         raise ImageRefused("permission denied: the file cannot be read") from None
     except OSError as exc:
         raise ImageRefused(f"the file cannot be read ({_short(exc)})") from None
-    return prepare(data)
+    return (how or prepare)(data)
+
+
+# A picture whose colours all lie within this many levels (of 255) of each other is blank.
+FLAT_LEVELS = 3
+
+
+def prepare_square(data: bytes, side: int) -> PreparedImage:
+    """File bytes -> a colour picture "as it is": (side, side, 3) uint8, letterboxed on black.
+
+    The whole picture is kept (no cropping): it is reduced so that its longer edge is `side`
+    and centred, the bars left over stay black. Transparent parts are placed on white, as a
+    viewer shows them. Read through open_image, so every refusal of prepare() applies; a picture
+    of one flat colour is refused as blank.
+    """
+    with _PREPARING:
+        try:
+            return _prepare_square(data, side)
+        finally:
+            if _malloc_trim is not None:
+                _malloc_trim(0)
+
+
+def _prepare_square(data: bytes, side: int) -> PreparedImage:
+    img, notes, source_size, turn = open_image(data)
+    shown = _shown(img) if img.mode not in SAMPLE_BITS else None
+    if shown is None:  # 16-bit and float pictures: their grey levels, stretched as prepare() does
+        grey = grey_levels(img, notes)
+        shown = Image.fromarray(np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8))
+    del img
+    if turn is not None:
+        shown = shown.transpose(turn)
+    if shown.mode in ("RGBA", "LA"):
+        white = Image.new("RGBA", shown.size, (255, 255, 255, 255))
+        shown = Image.alpha_composite(white, shown.convert("RGBA"))
+        notes.append("transparent parts placed on white")
+    shown = shown.convert("RGB")
+    scale = side / max(shown.size)
+    size = (max(1, round(shown.width * scale)), max(1, round(shown.height * scale)))
+    small = shown.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (side, side))
+    canvas.paste(small, ((side - size[0]) // 2, (side - size[1]) // 2))
+    pixels = np.asarray(canvas, dtype=np.uint8)
+    spread = np.ptp(np.asarray(small, dtype=np.int16).reshape(-1, 3), axis=0)
+    if int(spread.max()) <= FLAT_LEVELS:
+        raise ImageRefused("the picture is blank: one flat colour, nothing to learn from")
+    if size[0] != size[1]:
+        notes.append(f"letterboxed: {size[0]}x{size[1]} centred on a black {side}x{side} square")
+    return PreparedImage(
+        pixels, _preview(shown, np.zeros((1, 1), np.float32)), tuple(notes), source_size
+    )
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

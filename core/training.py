@@ -333,7 +333,8 @@ def train(
     says what happened: finished (stored, if a store is given), cancelled, diverged or failed.
     force: train even if stored, and replace the stored result.
     """
-    data = data or load_dataset(config.dataset)
+    # imported datasets live beside the run store, so they are looked for there
+    data = data or load_dataset(config.dataset, home=getattr(store, "home", None))
     run_id = config.run_id_for(data.fingerprint)
     emit = _Emitter(run_id, config, listener)
     if not force:
