@@ -75,13 +75,15 @@ def confusion_heatmap(confusion, class_names: tuple[str, ...]) -> go.Figure:
         colorbar=dict(title="images"),
     )
     # Heatmaps emit no point selections; a near-invisible square marker on every cell does, so
-    # clicking a cell selects its (true, predicted) pair.
+    # clicking a cell selects its (true, predicted) pair. With few classes the cells are large:
+    # the markers grow with them, so a click anywhere near a cell's middle still selects it.
+    marker_size = max(34, min(90, 330 // max(len(names), 1)))
     cells = go.Scatter(
         x=[p for _ in names for p in names],
         y=[t for t in names for _ in names],
         customdata=counts.ravel(),
         mode="markers",
-        marker=dict(symbol="square", size=34, opacity=0.01, color="white"),
+        marker=dict(symbol="square", size=marker_size, opacity=0.01, color="white"),
         hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} test images<extra></extra>",
         showlegend=False,
     )

@@ -28,19 +28,25 @@ class LayerOutput:
     values: np.ndarray  # (n, ...) outputs for the n images given
 
 
-def _scaled(pixels: np.ndarray) -> np.ndarray:
-    return np.asarray(pixels, dtype=np.float32).reshape(-1, *np.shape(pixels)[-2:]) / 255.0
+def image_shape(model: keras.Model) -> tuple[int, ...]:
+    """The shape of one input image: (height, width) grey or (height, width, channels) colour."""
+    return tuple(int(d) for d in model.inputs[0].shape[1:])
+
+
+def _scaled(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
+    """uint8 images as the model's float input in 0..1, batched: (n, *image_shape)."""
+    return np.asarray(pixels, dtype=np.float32).reshape(-1, *image_shape(model)) / 255.0
 
 
 def layer_outputs(
     model: keras.Model, pixels: np.ndarray, keep_last: int | None = None
 ) -> list[LayerOutput]:
-    """Layer outputs for uint8 images (n, 28, 28), in order (last = logits).
+    """Layer outputs for uint8 images (n, *image_shape), in order (last = logits).
 
     keep_last=k keeps only the last k layers' outputs: a projection of 2,000 images needs the
     last two, and the first convolutions' outputs would cost hundreds of MB for nothing.
     """
-    x = _scaled(pixels)
+    x = _scaled(model, pixels)
     kept = list(model.layers)[-keep_last:] if keep_last else list(model.layers)
     first_kept = len(model.layers) - len(kept)
     chunks: list[list[np.ndarray]] = [[] for _ in kept]
@@ -58,7 +64,7 @@ def layer_outputs(
 
 def probabilities(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
     """Softmax probabilities (n, classes) for uint8 images, without Keras's predict loop."""
-    x = _scaled(pixels)
+    x = _scaled(model, pixels)
     logits = [
         keras.ops.convert_to_numpy(model(x[start : start + BATCH], training=False))
         for start in range(0, len(x), BATCH)
@@ -66,17 +72,30 @@ def probabilities(model: keras.Model, pixels: np.ndarray) -> np.ndarray:
     return softmax(np.concatenate(logits).astype(np.float64))
 
 
+def occlusion_patch(height: int, width: int) -> tuple[int, int]:
+    """Side and step of the occluding patch: 5 px, step 1 on 28x28; as large a share of a
+    bigger picture, with a step that keeps one forward pass at about the same batch size."""
+    side = min(height, width)
+    patch = max(3, round(5 * side / 28))
+    return min(patch, side), max(1, side // 28)
+
+
 def occlusion_saliency(
-    model: keras.Model, pixels: np.ndarray, class_index: int, patch: int = 5
+    model: keras.Model, pixels: np.ndarray, class_index: int, patch: int | None = None
 ) -> np.ndarray:
     """How much covering each pixel (with a black patch) lowers the probability of class_index.
 
-    Returns (28, 28) floats: positive where the pixels argue for the class, negative where they
+    pixels: one uint8 image, (H, W) grey or (H, W, 3) colour (the patch covers every channel).
+    Returns (H, W) floats: positive where the pixels argue for the class, negative where they
     argue against it, zero where covering changes nothing (the black background, for one).
     Every patch position is one image in a single batch, so this costs one forward pass.
     """
-    h, w = pixels.shape
-    positions = [(y, x) for y in range(h - patch + 1) for x in range(w - patch + 1)]
+    h, w = pixels.shape[:2]
+    default_patch, step = occlusion_patch(h, w)
+    patch = patch or default_patch
+    ys = sorted(set(range(0, h - patch + 1, step)) | {h - patch})  # the far edges are covered too
+    xs = sorted(set(range(0, w - patch + 1, step)) | {w - patch})
+    positions = [(y, x) for y in ys for x in xs]
     batch = np.repeat(pixels[None], len(positions) + 1, axis=0)  # row 0 stays uncovered
     for i, (y, x) in enumerate(positions, start=1):
         batch[i, y : y + patch, x : x + patch] = 0
@@ -94,29 +113,33 @@ def is_dense_only(model: keras.Model) -> bool:
     return not any(type(layer).__name__ == "Conv2D" for layer in model.layers)
 
 
-def first_dense_weights(model: keras.Model, side: int = 28) -> np.ndarray | None:
-    """The first Dense layer's weights as (units, 28, 28) pictures, for networks without convs.
+def first_dense_weights(model: keras.Model) -> np.ndarray | None:
+    """The first Dense layer's weights as pictures, for networks without convolutions:
+    (units, H, W) for grey input, (units, H, W, 3) for colour.
 
-    Each unit's 784 weights say how much each input pixel pushes that unit up (positive) or
-    down (negative): the pattern the unit looks for.
+    Each unit's weights say how much each input pixel (and colour channel) pushes that unit up
+    (positive) or down (negative): the pattern the unit looks for.
     """
     if not is_dense_only(model):
         return None
+    shape = image_shape(model)
     for layer in model.layers:
         if type(layer).__name__ == "Dense":
             kernel = keras.ops.convert_to_numpy(layer.kernel)
-            if kernel.shape[0] != side * side:
+            if kernel.shape[0] != int(np.prod(shape)):
                 return None
-            return kernel.T.reshape(-1, side, side)
+            return kernel.T.reshape(-1, *shape)
     return None
 
 
 def conv_filters(model: keras.Model) -> np.ndarray | None:
-    """The first convolution's kernels as (filters, k, k), or None for a dense network."""
+    """The first convolution's kernels: (filters, k, k) on grey input, (filters, k, k, 3) on
+    colour; None for a dense network."""
     for layer in model.layers:
         if type(layer).__name__ == "Conv2D":
             kernel = keras.ops.convert_to_numpy(layer.kernel)  # (k, k, in, filters)
-            return np.moveaxis(kernel[:, :, 0, :], -1, 0)
+            filters = np.moveaxis(kernel, -1, 0)  # (filters, k, k, in)
+            return filters[..., 0] if filters.shape[-1] == 1 else filters
     return None
 
 

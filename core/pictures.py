@@ -23,15 +23,43 @@ def diverging_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
     return rgb.astype(np.uint8)
 
 
+def signed_rgb(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """Colour weights (H, W, 3) as a picture: mid-grey is zero, each channel brighter where its
+    weight is positive and darker where negative, so a filter that looks for red shows red."""
+    limit = limit or float(np.abs(values).max()) or 1.0
+    return (127.5 + 127.5 * np.clip(values / limit, -1.0, 1.0)).astype(np.uint8)
+
+
+def weight_picture(values: np.ndarray, limit: float | None = None) -> np.ndarray:
+    """One unit's or filter's weights as RGB: diverging for grey input, signed_rgb for colour."""
+    return signed_rgb(values, limit) if values.ndim == 3 else diverging_rgb(values, limit)
+
+
 def saliency_overlay(pixels: np.ndarray, saliency: np.ndarray) -> np.ndarray:
-    """The 28x28 input in grey with the saliency painted over it (red for, blue against)."""
-    grey = np.repeat(pixels[..., None].astype(np.float64) * 0.6, 3, axis=2)
+    """The input (grey (H, W) or colour (H, W, 3)), dimmed, with the saliency painted over it
+    (red for, blue against)."""
+    pixels = pixels.astype(np.float64)
+    base = (pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)) * 0.6
     limit = float(np.abs(saliency).max()) or 1.0
     strength = np.clip(np.abs(saliency) / limit, 0, 1)[..., None]
     colour = np.where(
         saliency[..., None] >= 0, np.array([255.0, 60.0, 0.0]), np.array([0.0, 140.0, 255.0])
     )
-    return (grey * (1 - strength) + colour * strength).astype(np.uint8)
+    return (base * (1 - strength) + colour * strength).astype(np.uint8)
+
+
+def lit_picture(image: np.ndarray, activation: np.ndarray) -> np.ndarray:
+    """A colour image (H, W, 3) lit by one feature map (h, w): bright where the map is strong.
+
+    Feature maps of colour input are still one number per spot; laid over the picture they show
+    which coloured parts the filter answers to. The map is stretched to the image's size by
+    nearest neighbour (a pooled map covers blocks of pixels).
+    """
+    height, width = image.shape[:2]
+    rows = np.arange(height) * activation.shape[0] // height
+    cols = np.arange(width) * activation.shape[1] // width
+    light = grey_picture(activation)[rows][:, cols].astype(np.float64) / 255.0
+    return (image.astype(np.float64) * light[..., None]).astype(np.uint8)
 
 
 def tile(

@@ -5,18 +5,22 @@ import streamlit as st
 
 from core import charts
 from core.config import preset
-from core.datasets import DATASETS, DatasetUnavailable
-from core.images import MAX_FILE_MB, ImageRefused, PreparedImage, doubts, encode_png, prepare
+from core.datasets import DatasetUnavailable
+from core.images import MAX_FILE_MB, PreparedImage, doubts, encode_png
 from core.jobs import QueueFull
 from core.pictures import saliency_overlay, upscale
 from ui.common import (
     answer_or_stop,
     data_reference,
+    dataset_label,
+    dataset_or_stop,
     get_analyst,
-    get_dataset,
     get_queue,
     get_store,
     pick_run,
+    picture_size,
+    preparation,
+    prepared_upload,
     runs_warming_the_model,
     session_owner,
     stored_run_or_stop,
@@ -27,9 +31,8 @@ TOP_K = 5
 
 st.title("Classify")
 st.caption(
-    "Bring a photo of one piece of clothing, ideally on a plain background. It is turned into "
-    "the 28×28 grey square the network was trained on (trimmed to the object, shrunk, centred, "
-    "negated to light-on-black), and the network picks one of the ten classes it knows."
+    "Bring a photo of one object, ideally on a plain background. It is prepared the way the "
+    "network's training pictures were, and the network picks one of the classes it knows."
 )
 store = get_store()
 rows = runs_warming_the_model(store)
@@ -72,25 +75,20 @@ if not rows:
 
 run_id = pick_run(rows, "classify_run", "Network (stored run) that classifies")
 result = stored_run_or_stop(store, run_id)
-names = DATASETS[result.config.dataset].class_names
-st.caption(f"Classes it knows: {', '.join(names)}.")
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def prepared(data: bytes) -> PreparedImage | str:
-    """Preprocessing, cached by the file's bytes; a refusal is its sentence."""
-    try:
-        return prepare(data)
-    except ImageRefused as exc:
-        return str(exc)
-    except Exception as exc:  # a reader bug costs this file only, never the page
-        return f"it could not be read ({type(exc).__name__}: {exc})"
+dataset = dataset_or_stop(result.config.dataset)
+names = dataset.class_names
+shape = dataset.input_shape
+side = picture_size(dataset)
+st.caption(
+    f"Trained on {dataset_label(result.config.dataset)}: {preparation(dataset)}. "
+    f"Classes it knows: {', '.join(names)}."
+)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def classified(home: str, run: str, created_at: float, pixels: bytes) -> tuple:
-    """Probabilities and saliency map of one 28x28 picture, cached per picture."""
-    image = np.frombuffer(pixels, np.uint8).reshape(1, 28, 28)
+def classified(home: str, run: str, created_at: float, pixels: bytes, shape: tuple) -> tuple:
+    """Probabilities and saliency map of one prepared picture, cached per picture."""
+    image = np.frombuffer(pixels, np.uint8).reshape(1, *shape)
     answer = get_analyst().classify(home, run, image, saliency=True)
     return answer.probabilities[0], answer.saliency[0]
 
@@ -133,15 +131,10 @@ items: list[tuple[str, bytes, str | None]] = [(f.name, f.getvalue(), None) for f
 if drawing:
     items.append(("your drawing", drawing, None))
 if examples_round:
-    try:
-        data = get_dataset(result.config.dataset)
-    except DatasetUnavailable as exc:
-        st.error(str(exc))
-    else:
-        rng = np.random.default_rng(examples_round)
-        for index in rng.choice(len(data.x_test), EXAMPLES, replace=False):
-            truth = names[int(data.y_test[index])]
-            items.append((f"test image #{index}", encode_png(data.x_test[index]), truth))
+    rng = np.random.default_rng(examples_round)
+    for index in rng.choice(len(dataset.x_test), min(EXAMPLES, len(dataset.x_test)), replace=False):
+        truth = names[int(dataset.y_test[index])]
+        items.append((f"test image #{index}", encode_png(dataset.x_test[index]), truth))
 
 if not items:
     st.info(
@@ -151,10 +144,12 @@ if not items:
     st.stop()
 
 # ----------------------------------------------------------------------------- the answers
-outcomes = [prepared(data) for _, data, _ in items]
+outcomes = [prepared_upload(result.config.dataset, data) for _, data, _ in items]
 good = [o for o in outcomes if isinstance(o, PreparedImage)]
 answers = [
-    answer_or_stop(classified, str(store.home), run_id, result.created_at, o.pixels.tobytes())
+    answer_or_stop(
+        classified, str(store.home), run_id, result.created_at, o.pixels.tobytes(), shape
+    )
     for o in good
 ]
 try:
@@ -184,11 +179,14 @@ for number, ((name, _, truth), outcome) in enumerate(zip(items, outcomes, strict
         c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
         w, h = outcome.source_size
         c1.image(outcome.preview, caption=f"your picture ({w}×{h})", width="stretch")
+        factor = max(1, 168 // shape[0])  # about 168 px wide, crisp pixels
         c2.image(
-            upscale(outcome.pixels, 6), caption="what the network sees (28×28)", width="stretch"
+            upscale(outcome.pixels, factor),
+            caption=f"what the network sees ({side})",
+            width="stretch",
         )
         c3.image(
-            upscale(saliency_overlay(outcome.pixels, saliency), 6),
+            upscale(saliency_overlay(outcome.pixels, saliency), factor),
             caption=f"red: drove the answer {names[best]}; blue: argued against it",
             width="stretch",
         )

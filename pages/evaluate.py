@@ -8,6 +8,7 @@ from core import charts
 from core.evaluation import misclassified, per_class_report
 from core.store import StoreError
 from ui.common import (
+    dataset_label,
     dataset_or_stop,
     get_store,
     run_label,
@@ -47,6 +48,14 @@ try:
 except StoreError as exc:
     show_damage(store, run_id, exc, key="evaluate")
     st.stop()
+if result.data_id and result.data_id != data.fingerprint and len(probabilities) == len(data.y_test):
+    st.warning(
+        f"The pictures now called {dataset_label(result.config.dataset)!r} are not the ones this "
+        "run was tested on (the dataset was imported again with other pictures). Train it again "
+        "to inspect it image by image.",
+        icon=":material/warning:",
+    )
+    st.stop()
 if len(probabilities) != len(data.y_test):
     st.warning(
         f"This run was tested on {len(probabilities):,} images but the data now in use has "
@@ -82,9 +91,23 @@ clicked = (points[0]["y"], points[0]["x"]) if points else None
 if clicked and clicked != st.session_state.get("evaluate_clicked"):
     st.session_state.evaluate_true, st.session_state.evaluate_pred = clicked
 st.session_state.evaluate_clicked = clicked
+confusion = np.asarray(result.confusion)
+if (
+    st.session_state.get("evaluate_true") not in names
+    or st.session_state.get("evaluate_pred") not in names
+):  # first visit, or a run on other classes: start on its most common mistake
+    off_diagonal = confusion - np.diag(np.diag(confusion))
+    true_index, pred_index = np.unravel_index(off_diagonal.argmax(), off_diagonal.shape)
+    if off_diagonal.max() == 0:
+        true_index, pred_index = 0, min(1, len(names) - 1)
+    st.session_state.evaluate_true = names[true_index]
+    st.session_state.evaluate_pred = names[pred_index]
+for key in ("evaluate_filter_true", "evaluate_filter_pred"):  # keep only this run's classes
+    if key in st.session_state:
+        st.session_state[key] = [n for n in st.session_state[key] if n in names]
 a, b = st.columns(2)
 true_name = a.selectbox("True class", names, key="evaluate_true")
-pred_name = b.selectbox("Predicted class", names, key="evaluate_pred", index=6)
+pred_name = b.selectbox("Predicted class", names, key="evaluate_pred")
 cell = np.flatnonzero(
     (data.y_test == names.index(true_name)) & (predicted == names.index(pred_name))
 )
@@ -94,7 +117,7 @@ if len(cell):
     st.image(
         [data.x_test[i] for i in shown],
         caption=[f"#{i} · {probabilities[i, predicted[i]]:.0%}" for i in shown],
-        width=84,
+        width=max(84, data.input_shape[0]),
     )
 with st.expander("Confusion matrix numbers (table)"):
     st.dataframe(
@@ -103,7 +126,7 @@ with st.expander("Confusion matrix numbers (table)"):
     )
 
 st.subheader("Per class")
-report = per_class_report(np.asarray(result.confusion), names)
+report = per_class_report(confusion, names)
 st.dataframe(
     report,
     hide_index=True,
@@ -129,7 +152,7 @@ if top.empty:
     st.info("No mistakes match these filters.")
 else:
     st.image(
-        [data.x_test[i] for i in top["index"]],
+        [data.x_test[i] for i in top["index"]],  # colour where the data is
         caption=[
             f"{t} → {p} ({c:.0%})"
             for t, p, c in zip(top["true"], top["predicted"], top["confidence"], strict=True)

@@ -5,8 +5,9 @@ import streamlit as st
 
 from core import charts
 from core.analyst import LayerViews, Projection
+from core.datasets import FASHION_CLASSES
 from core.evaluation import softmax
-from core.pictures import PLUMBING, diverging_rgb, grey_picture, tile, upscale
+from core.pictures import PLUMBING, grey_picture, lit_picture, tile, upscale, weight_picture
 from ui.common import (
     answer_or_stop,
     dataset_or_stop,
@@ -43,11 +44,13 @@ result = stored_run_or_stop(store, run_id)
 data = dataset_or_stop(result.config.dataset)
 names = data.class_names
 home = str(store.home)
+shape = data.input_shape
+colour = len(shape) == 3
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def layer_views(home: str, run: str, created_at: float, image: bytes) -> LayerViews:
-    pixels = np.frombuffer(image, np.uint8).reshape(28, 28)
+def layer_views(home: str, run: str, created_at: float, image: bytes, shape: tuple) -> LayerViews:
+    pixels = np.frombuffer(image, np.uint8).reshape(shape)
     return get_analyst().layers(home, run, pixels)
 
 
@@ -57,14 +60,22 @@ def projection(home: str, run: str, created_at: float, count: int) -> Projection
 
 
 a, b, c = st.columns([2, 2, 1])
+if st.session_state.get("inside_class") not in names:  # a run on other classes was picked
+    st.session_state.pop("inside_class", None)
 chosen_class = a.selectbox("Test image of class", names, key="inside_class")
 members = np.flatnonzero(data.y_test == names.index(chosen_class))
-nth = b.slider("Which one", 1, min(100, len(members)), 1, key="inside_nth")
-index = int(members[nth - 1])
+if not len(members):
+    st.info(f"The test set holds no image of {chosen_class}; pick another class.")
+    st.stop()
+most = min(100, len(members))
+if st.session_state.get("inside_nth", 1) > most:
+    st.session_state.inside_nth = 1
+nth = b.slider("Which one", 1, max(most, 2), 1, key="inside_nth", disabled=most == 1)
+index = int(members[min(nth, most) - 1])
 image = data.x_test[index]
-c.image(upscale(image, 3), caption=f"test image #{index}", width=84)
+c.image(upscale(image, max(1, 84 // shape[0])), caption=f"test image #{index}", width=84)
 
-views = answer_or_stop(layer_views, home, run_id, result.created_at, image.tobytes())
+views = answer_or_stop(layer_views, home, run_id, result.created_at, image.tobytes(), shape)
 outputs = views.outputs
 p = softmax(outputs[-1].values[None].astype(np.float64))[0]
 best = int(p.argmax())
@@ -80,27 +91,45 @@ if views.weights is not None:
     shown = weights[:UNITS_SHOWN]
     limit = float(np.percentile(np.abs(shown), 99.5))
     st.image(
-        tile(np.stack([diverging_rgb(w, limit) for w in shown]), columns=16, factor=2, fill=90),
+        tile(
+            np.stack([weight_picture(w, limit) for w in shown]),
+            columns=16,
+            factor=max(1, 56 // shape[0]),
+            fill=90,
+        ),
         caption=f"The first {len(shown)} of {len(weights)} units of the first Dense layer.",
     )
     st.caption(
-        "Each square is one unit's 784 weights laid out like the input image. Red pixels push "
-        "the unit up when they are bright, blue ones push it down: the unit responds to images "
-        "that look like its red pattern. Early dense units learn blurry templates of whole "
-        "garments and their outlines — a trouser's gap, a sleeve, a shoe's sole."
+        f"Each square is one unit's {int(np.prod(shape)):,} weights laid out like the input "
+        "image. "
+        + (
+            "Grey is zero; where a colour is stronger than grey, that colour in that spot "
+            "pushes the unit up, where it is weaker (the opposite colour), it pushes it down."
+            if colour
+            else "Red pixels push the unit up when they are bright, blue ones push it down: "
+            "the unit responds to images that look like its red pattern."
+        )
+        + " Early dense units learn blurry templates of whole objects and their outlines."
     )
 elif views.filters is not None:
     filters = views.filters
     limit = float(np.abs(filters).max())
-    k = filters.shape[-1]
+    k = filters.shape[1]
     st.image(
-        tile(np.stack([diverging_rgb(f, limit) for f in filters]), 16, factor=48 // k, fill=90),
-        caption=f"The {len(filters)} filters ({k}×{k}) of the first convolution.",
+        tile(np.stack([weight_picture(f, limit) for f in filters]), 16, factor=48 // k, fill=90),
+        caption=f"The {len(filters)} filters ({k}×{k}) of the first convolution"
+        + (", in the colours they reward." if colour else "."),
     )
     st.caption(
         "A convolution slides each small filter over the image and reports how well every spot "
-        "matches it. Red weights reward bright pixels, blue ones dark pixels: most filters are "
-        "edge and stroke detectors (bright on one side, dark on the other) at some angle."
+        "matches it. "
+        + (
+            "Grey weights are zero; a filter rewards the colours it shows and punishes their "
+            "opposites: many detect an edge between two colours, or one colour's patches."
+            if colour
+            else "Red weights reward bright pixels, blue ones dark pixels: most filters are "
+            "edge and stroke detectors (bright on one side, dark on the other) at some angle."
+        )
     )
 else:
     st.info("This network has no hidden layer: the output layer looks at the pixels directly.")
@@ -133,10 +162,17 @@ for position, output in enumerate(outputs):
             f"{values.shape[0]}×{values.shape[1]}"
             + (f", first {len(maps)} shown" if count > len(maps) else "")
         )
-        st.image(
-            tile(np.stack([grey_picture(m) for m in maps]), columns=16, factor=factor),
-            caption="Bright where the filter found its pattern in this image.",
-        )
+        if colour:  # each map lights up the coloured picture where its filter fired
+            lit = np.stack([lit_picture(image, m) for m in maps])
+            st.image(
+                tile(lit, columns=16, factor=max(1, 56 // shape[0])),
+                caption="The picture, lit where the filter found its pattern (dark elsewhere).",
+            )
+        else:
+            st.image(
+                tile(np.stack([grey_picture(m) for m in maps]), columns=16, factor=factor),
+                caption="Bright where the filter found its pattern in this image.",
+            )
     else:
         active = int((values > 0).sum())
         st.markdown(f"**{name}** ({kind}) — {values.size} units, {active} active (> 0)")
@@ -162,6 +198,6 @@ st.caption(
     f"The first {count:,} test images, each placed by the two directions along which the "
     f"layer {mapped.layer} varies most (PCA). This is the representation the final layer "
     "separates into classes: classes whose clouds stand apart even in this flat view are easy, "
-    "and most of the "
-    f"{wrong} mistakes (crosses) sit where clouds overlap, often shirts, pullovers and coats."
+    f"and most of the {wrong} mistakes (crosses) sit where clouds overlap"
+    + (", often shirts, pullovers and coats." if names == FASHION_CLASSES else ".")
 )

@@ -7,9 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
+from core.config import ConfigError
+from core.datasets import DatasetUnavailable
 from core.export import reproduce_script
 from core.store import StoreError, format_size
 from ui.common import (
+    dataset_label,
     delete_refusal,
     get_store,
     runs_or_stop,
@@ -43,7 +46,7 @@ def trained_by(owner: str) -> str:
 columns = {
     "run id": [r["run_id"] for r in rows],
     "time": [dt.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M") for r in rows],
-    "dataset": [r["dataset"] for r in rows],
+    "dataset": [dataset_label(r["dataset"]) for r in rows],
     "architecture": [r["architecture"] for r in rows],
     "parameters": [r["params"] for r in rows],
     "epochs": [r["epochs"] for r in rows],
@@ -151,14 +154,21 @@ for run_id, result in results.items():
             key=f"runs_history_{run_id}",
             icon=":material/table:",
         )
-        c5.download_button(
-            "Python script",
-            reproduce_script(result.config, run_id),
-            file_name=f"playground_{run_id}.py",
-            mime="text/x-python",
-            key=f"runs_script_{run_id}",
-            icon=":material/code:",
-        )
+        try:
+            script, script_refusal = reproduce_script(result.config, run_id), None
+        except (ConfigError, DatasetUnavailable) as exc:  # e.g. its imported pictures are gone
+            script, script_refusal = None, str(exc)
+        if script is not None:
+            c5.download_button(
+                "Python script",
+                script,
+                file_name=f"playground_{run_id}.py",
+                mime="text/x-python",
+                key=f"runs_script_{run_id}",
+                icon=":material/code:",
+            )
+        else:
+            c5.caption(f"No script: {script_refusal}")
         if refusal:
             st.caption(f"Delete is not offered: {refusal[0].lower()}{refusal[1:]}")
         if model_error is not None:

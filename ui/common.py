@@ -3,36 +3,83 @@ the session keys pages share (behind accessors), and how a page shows a damaged 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.analyst import AnalysisError, Analyst, shared_analyst
 from core.backends import BACKEND_LABELS, resolve
 from core.config import RunConfig, fit_size, layer_table
-from core.datasets import Dataset, DatasetUnavailable, load_dataset
-from core.images import Reference, reference_from
+from core.datasets import (
+    DATASETS,
+    Dataset,
+    DatasetUnavailable,
+    dataset_title,
+    load_dataset,
+)
+from core.images import ImageRefused, PreparedImage, Reference, reference_from
+from core.imports import find_dataset, prepare_for
 from core.jobs import JobQueue, shared_queue
 from core.store import RunStore, StoreError, default_home
 from core.training import estimate_seconds
 
 
-@st.cache_resource(show_spinner="Loading the dataset…")
+def dataset_version(name: str) -> str:
+    """What the name stands for right now. An imported dataset can be re-imported, renamed or
+    deleted by another session or the CLI, so the caches below are keyed by its fingerprint."""
+    if name in DATASETS:
+        return "built-in"
+    info = find_dataset(name)
+    return info.dataset_id if info is not None else "missing"
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+def _loaded(name: str, version: str) -> Dataset:
+    # a new version of an imported name: skip core.datasets' own per-process cache, which
+    # cannot know what another process (the CLI) changed on disk
+    return load_dataset(name, refresh=version != "built-in")
+
+
+def dataset_label(name: str) -> str:
+    """The dataset's title for people; a name no longer registered (deleted) as it is."""
+    try:
+        return dataset_title(name)
+    except (KeyError, DatasetUnavailable):
+        return name
+
+
 def get_dataset(name: str) -> Dataset:
-    """Loaded once per server process and shared by every session."""
-    return load_dataset(name)
+    """Loaded once per server process (and per version of an imported dataset), shared by every
+    session."""
+    return _loaded(name, dataset_version(name))
 
 
-@st.cache_data(show_spinner=False)
-def class_means(name: str) -> list:
-    """Per-class mean training image (uint8), computed once per dataset."""
+@st.cache_data(show_spinner=False, max_entries=16)
+def _class_means(name: str, version: str) -> list:
     data = get_dataset(name)
-    return [
-        data.x_train[data.y_train == c].mean(axis=0).round().astype("uint8")
-        for c in range(data.num_classes)
-    ]
+    means = []
+    for c in range(data.num_classes):
+        members = data.x_train[data.y_train == c]
+        mean = members.mean(axis=0) if len(members) else np.zeros(data.input_shape)
+        means.append(mean.round().astype("uint8"))
+    return means
+
+
+def forget_dataset(name: str) -> None:
+    """Drop this server's cached copies of a dataset about to be renamed or deleted."""
+    version = dataset_version(name)
+    _loaded.clear(name, version)
+    _class_means.clear(name, version)
+    _reference.clear(name, version)
+
+
+def class_means(name: str) -> list:
+    """Per-class mean training image (uint8; colour where the data is), once per dataset."""
+    return _class_means(name, dataset_version(name))
 
 
 DEFAULT_DATASET = "fashion_mnist"
@@ -55,9 +102,20 @@ def session_owner() -> str:
     return st.session_state[OWNER_KEY]
 
 
+def listed_name(name: str) -> str | None:
+    """The name a dataset is listed under now: the name itself, the new one after a rename (a
+    run keeps the name it was trained under), or None when there is no such dataset."""
+    if name in DATASETS:
+        return name
+    info = find_dataset(name)
+    return info.name if info is not None else None
+
+
 def dataset_choice() -> str:
-    """The dataset chosen in the sidebar."""
-    return st.session_state.get(DATASET_KEY, DEFAULT_DATASET)
+    """The dataset chosen in the sidebar (before the sidebar is first drawn: the URL's), if it
+    still exists; an imported dataset deleted meanwhile falls back to Fashion-MNIST."""
+    name = st.session_state.get(DATASET_KEY) or st.query_params.get("dataset", DEFAULT_DATASET)
+    return listed_name(name) or DEFAULT_DATASET
 
 
 def shown_run() -> str | None:
@@ -191,11 +249,51 @@ def run_label(row: dict) -> str:
     return f"{row['run_id']} · {row['architecture']} · acc {row['test_accuracy']:.3f}"
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)
+def _reference(name: str, version: str) -> Reference:
+    data = get_dataset(name)
+    reference = reference_from(data.x_train, data.y_train, data.num_classes)
+    if data.mode != "fashion":
+        # "as they are" pictures fill their square with background: how much of it is not
+        # black says nothing about the object, so only the distance to the class mean counts
+        reference = dataclasses.replace(reference, ink_range=(0.0, 1.0))
+    return reference
+
+
 def data_reference(name: str) -> Reference:
     """What the training images look like (class means, spreads), to flag unfamiliar pictures."""
-    data = get_dataset(name)
-    return reference_from(data.x_train, data.y_train, data.num_classes)
+    return _reference(name, dataset_version(name))
+
+
+def picture_size(data: Dataset) -> str:
+    """What one network input is, in words: "28×28 grey", "32×32 colour"."""
+    height, width = data.input_shape[:2]
+    return f"{height}×{width} " + ("colour" if len(data.input_shape) == 3 else "grey")
+
+
+def preparation(data: Dataset) -> str:
+    """How a picture becomes this dataset's input, in words."""
+    if data.mode == "fashion":
+        how = "trimmed to the object, shrunk, centred, negated to light-on-black"
+    else:
+        how = "kept whole, in colour, shrunk and padded to a square"
+    return f"each picture becomes a {picture_size(data)} square ({how})"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _prepared(name: str, version: str, data: bytes) -> PreparedImage | str:
+    try:
+        return prepare_for(get_dataset(name), data)
+    except ImageRefused as exc:
+        return str(exc)
+    except Exception as exc:  # a reader bug costs this file only, never the page
+        return f"it could not be read ({type(exc).__name__}: {exc})"
+
+
+def prepared_upload(name: str, data: bytes) -> PreparedImage | str:
+    """A picture's bytes prepared the way the dataset's pictures were, cached by the bytes and
+    the dataset's version; a refusal is its sentence."""
+    return _prepared(name, dataset_version(name), data)
 
 
 def get_analyst() -> Analyst:

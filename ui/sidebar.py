@@ -25,7 +25,8 @@ from core.config import (
     Setting,
     validate,
 )
-from core.datasets import DATASETS
+from core.datasets import DatasetUnavailable, dataset_names
+from ui.common import DEFAULT_DATASET, dataset_label, get_dataset, listed_name
 
 TOP_FIELDS = tuple(name for name in SETTINGS)  # every RunConfig field except layers
 SAVED = "sb_saved"  # JSON of the last config, restored when another page dropped the widgets
@@ -77,11 +78,12 @@ def _apply_preset() -> None:
 def _config_from_url() -> tuple[RunConfig, list[str]]:
     params = {k: st.query_params[k] for k in st.query_params}
     config, notices = RunConfig.from_params(params, base=PRESETS["seed"])
-    if config.dataset not in DATASETS:
+    listed = listed_name(config.dataset)
+    if listed is None:
         notices.append(
             f"Ignored dataset={config.dataset!r}: no such dataset here; using Fashion-MNIST."
         )
-        config = config.replace(dataset="fashion_mnist")
+    config = config.replace(dataset=listed or DEFAULT_DATASET)
     return config, notices
 
 
@@ -191,17 +193,40 @@ TRAINING_FIELDS = (
 )
 
 
-def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str | None]:
-    """Draw the sidebar; return the config it describes and the reason it is invalid, if any."""
-    if not st.session_state.get("sb_ready") or "sb_n_dense" not in st.session_state:
-        # First run, or Streamlit dropped the widgets' state on a run that did not draw them
-        # (another page was shown): restore from the plain copy, else from the URL.
+def sidebar_config(
+    train_available: int | None = None, page: str = "train"
+) -> tuple[RunConfig, str | None]:
+    """Draw the sidebar; return the config it describes and the reason it is invalid, if any.
+
+    `page` names the page drawing it: each page's widgets are its own to Streamlit, so a page
+    entered from another one that drew the sidebar gets its widgets back from the saved copy.
+    """
+    s = st.session_state
+    entered = s.get("sb_page") != page
+    s["sb_page"] = page
+    if not s.get("sb_ready") or "sb_n_dense" not in s or (entered and s.get(SAVED)):
+        # First run; or Streamlit dropped (or handed over reset) the widgets' state on a run that
+        # did not draw them here: restore from the plain copy, else from the URL.
         _restore()
     with st.sidebar:
         for notice in st.session_state.get("sb_notices", []):
             st.warning(notice, icon=":material/link_off:")
+        names = dataset_names()
+        if st.session_state.sb_dataset not in names:  # renamed or deleted since it was chosen
+            listed = listed_name(st.session_state.sb_dataset)
+            if listed is None:
+                st.warning(
+                    f"The dataset {st.session_state.sb_dataset!r} is not here any more; "
+                    "using Fashion-MNIST.",
+                    icon=":material/link_off:",
+                )
+            st.session_state.sb_dataset = listed or DEFAULT_DATASET
         st.selectbox(
-            "Dataset", list(DATASETS), key="sb_dataset", format_func=lambda k: DATASETS[k].title
+            "Dataset",
+            names,
+            key="sb_dataset",
+            format_func=dataset_label,
+            help="The built-in sets and the ones imported on the Data page.",
         )
         st.selectbox(
             "Start from a preset",
@@ -221,9 +246,15 @@ def sidebar_config(train_available: int | None = None) -> tuple[RunConfig, str |
     st.session_state[SAVED] = config.to_json()
     error = unavailable_reason(config.backend)
     if error is None:
-        try:
-            validate(config, train_available=train_available)
-        except ConfigError as exc:
+        try:  # the network is checked against this dataset's image shape and classes
+            data = get_dataset(config.dataset)
+            validate(
+                config,
+                train_available=train_available,
+                input_shape=data.input_shape,
+                num_classes=data.num_classes,
+            )
+        except (ConfigError, DatasetUnavailable) as exc:
             error = str(exc)
     params = config.to_params()
     if {k: st.query_params.get(k) for k in params} != params:
