@@ -11,6 +11,7 @@ pages = [
     st.Page("pages/data.py", title="Data", icon=":material/photo_library:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/grid_on:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/image_search:"),
     st.Page("pages/inside.py", title="Inside the network", icon=":material/layers:"),
 ]

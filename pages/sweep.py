@@ -1,0 +1,159 @@
+"""Sweep page: ask a question (or build a search space), let Optuna try settings, see the answer.
+
+The sidebar's network is the base run; every trial is an ordinary run through the same queue and
+store as Train, so a trial trained before is answered at once and every trial shows on Runs.
+"""
+
+import streamlit as st
+
+from core import sweeps
+from core.jobs import QueueFull
+from ui.common import (
+    dataset_choice,
+    dataset_or_stop,
+    get_queue,
+    get_store,
+    session_owner,
+    set_shown_run,
+)
+from ui.sidebar import load_config, sidebar_config
+from ui.sweep_view import best_card, draw_figures, space_builder, trial_frame
+
+POLL_SECONDS = 0.5
+NAME_KEY = "sweep_name"  # the sweep this session shows
+
+st.title("Sweep")
+st.caption(
+    "Optuna tries settings of the sidebar's network, trains each as an ordinary run and keeps "
+    "the one with the best validation accuracy. Trials share the training queue with everyone's "
+    "runs: at most one trial per worker waits in it, so a run started on Train meanwhile goes next."
+)
+data = dataset_or_stop(dataset_choice())
+base, error = sidebar_config(len(data.x_train), page="sweep")
+store, queue = get_store(), get_queue()
+home = store.home
+st.caption(
+    f"Base run (the sidebar): {base.describe()} · "
+    f"{min(base.train_size or len(data.x_train), len(data.x_train)):,} training images · "
+    f"{base.epochs} epoch(s) · batch {base.batch_size} · {base.optimizer}"
+)
+
+ask = st.segmented_control(
+    "Search",
+    ["A ready-made question", "My own space"],
+    key="sweep_mode",
+    default="A ready-made question",
+)
+title, problem = "", None
+if ask == "My own space":
+    space, problem = space_builder()
+    sampler = st.selectbox("Sampler", sweeps.SAMPLERS, key="sweep_sampler")
+    trials = st.number_input("Trials", 1, 200, 8, key="sweep_trials_own")
+else:
+    experiment = sweeps.EXPERIMENTS[
+        st.selectbox(
+            "Question",
+            list(sweeps.EXPERIMENTS),
+            format_func=lambda k: sweeps.EXPERIMENTS[k].title,
+            key="sweep_experiment",
+        )
+    ]
+    st.caption(experiment.note + f" ({experiment.param.text()}, {experiment.sampler} sampler)")
+    space, sampler, title = (experiment.param,), experiment.sampler, experiment.title
+    trials = st.number_input(
+        "Trials", 1, 200, experiment.trials, key=f"sweep_trials_{experiment.key}"
+    )
+
+spec = None
+if not problem:
+    try:
+        spec = sweeps.SweepSpec(base, space, int(trials), sampler=sampler).checked()
+    except sweeps.SweepError as exc:
+        problem = str(exc)
+problem = problem or error
+if problem:
+    st.error(problem, icon=":material/block:")
+name = spec.default_name() if spec else st.session_state.get(NAME_KEY)
+shown = st.session_state.get(NAME_KEY)
+runner = sweeps.background(home, shown) if shown else None
+active = bool(runner and runner.alive)
+
+
+def start() -> None:
+    try:
+        sweeps.start_background(home, name, queue, store, data, spec, session=session_owner())
+    except (sweeps.SweepError, QueueFull) as exc:
+        st.session_state.sweep_notice = str(exc)
+        return
+    st.session_state[NAME_KEY] = name
+    st.session_state.sweep_notice = None
+
+
+def stop() -> None:
+    if runner is not None:
+        runner.stop()  # the sweep's queued and running trials are cancelled now
+
+
+left, right, _ = st.columns([1, 1, 3])
+left.button(
+    "Start",
+    type="primary",
+    key="sweep_start",
+    disabled=bool(problem) or active,
+    on_click=start,
+    icon=":material/play_arrow:",
+    help="Resumes the sweep if it ran before: its finished trials are kept.",
+)
+right.button("Stop", key="sweep_stop", disabled=not active, on_click=stop, icon=":material/stop:")
+if st.session_state.get("sweep_notice"):
+    st.warning(st.session_state.sweep_notice)
+
+past = sweeps.names(home)
+if past and not active:
+    with st.expander(f"Earlier sweeps ({len(past)})"):
+        picked = st.selectbox("Show", past, index=None, key="sweep_pick")
+        if picked and picked != shown:
+            st.session_state[NAME_KEY] = shown = picked
+if not shown or shown not in past:
+    st.info("Choose a question or a space, then Start.", icon=":material/tune:")
+    st.stop()
+
+
+def current() -> sweeps.SweepSummary:
+    live = sweeps.background(home, shown)
+    return live.summary() if live is not None else sweeps.summary(home, shown)
+
+
+@st.fragment(run_every=POLL_SECONDS if active else None)
+def live_view() -> None:
+    now, seen = current(), st.session_state.get("sweep_seen")
+    st.session_state.sweep_seen = (shown, now.ended)
+    if active and ((seen is not None and seen != (shown, now.ended)) or not now.running):
+        st.rerun()  # a trial ended, or the sweep did: redraw the whole page (best card too)
+    st.progress(
+        min(1.0, now.ended / max(1, now.spec.trials)),
+        text=f"Sweep `{shown}`: {now.ended} of {now.spec.trials} trial(s) ended"
+        + (" · running" if now.running else ""),
+    )
+    runner_now = sweeps.background(home, shown)
+    if runner_now is not None and runner_now.error:
+        st.error(runner_now.error)
+    st.dataframe(trial_frame(now), hide_index=True, width="stretch", key="sweep_table")
+    draw_figures(home, now, title if shown == name else "")
+
+
+live_view()
+summary = current()
+config = best_card(summary)
+if config is not None:
+    best = summary.best
+    a, b = st.columns(2)
+    if a.button("Open in Train", key="sweep_open_best", icon=":material/open_in_new:"):
+        load_config(config)
+        set_shown_run(best.run_id)
+        st.switch_page("pages/train.py")
+    b.page_link(
+        "pages/runs.py",
+        label=f"Compare on Runs ({len(summary.finished)} trial runs) →",
+        icon=":material/history:",
+    )

@@ -1,0 +1,61 @@
+"""The Sweep page in a real browser: a 3-trial "Which learning rate?" experiment draws its chart."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from playwright.sync_api import expect
+
+from core.config import LayerSpec, RunConfig
+from core.store import RunStore
+from core.sweeps import EXPERIMENTS
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TINY = RunConfig(
+    layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
+)
+
+
+def settle(pg, timeout: float = 60_000) -> None:
+    pg.wait_for_selector(
+        "[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout
+    )
+
+
+def test_a_three_trial_learning_rate_experiment_shows_its_chart(app, page):
+    page.goto(f"{app['url']}/?{urlencode(TINY.to_params())}")
+    settle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Sweep", exact=True).click()
+    page.get_by_role("heading", name="Sweep").wait_for()
+    settle(page)
+    page.get_by_text("Base run (the sidebar): Dense(32, relu) · 2,000 training images").wait_for()
+    page.get_by_test_id("stSelectbox").filter(has_text="Question").click()
+    page.get_by_role("option", name="Which learning rate?").click()
+    # the rerun may not have begun when settle() first looks: wait for the question's own input
+    # (the first question's stays on screen until the rerun replaces it)
+    trials = page.get_by_label("Trials")
+    expect(trials).to_have_count(1)
+    expect(trials).to_have_value(str(EXPERIMENTS["learning-rate"].trials))
+    settle(page)
+    trials.fill("3")
+    trials.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Start").click()
+    # live: the trial table appears while the first trial trains, the chart once two have ended
+    page.get_by_test_id("stDataFrame").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"3 of 3 trial\(s\) ended")).wait_for(timeout=300_000)
+    time.sleep(1)
+    settle(page)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() == 4
+    chart = page.locator(".js-plotly-plot").first
+    assert "Which learning rate?" in chart.inner_text()
+    page.get_by_test_id("stMetricLabel").get_by_text("Best validation accuracy").wait_for()
+    assert not page.locator("[data-testid='stException']").all_inner_texts()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "sweep-learning-rate.png"), full_page=True)
+    # the three trials are ordinary stored runs
+    assert len(RunStore(app["home"]).list_runs()) == 3

@@ -1,0 +1,103 @@
+"""AppTest of the Sweep page: start a real (tiny) sweep, watch its table, figures and best run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import sweeps
+from core.config import LayerSpec, RunConfig
+from core.store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = RunConfig(
+    layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
+)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def sweep_page(config: RunConfig) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    for key, value in config.to_params().items():
+        at.query_params[key] = value
+    at.run()  # Train first: the sidebar's network must come along to Sweep
+    return at.switch_page("pages/sweep.py").run()
+
+
+def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home, full_data):
+    at = sweep_page(TINY)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="sweep_experiment").value == "data"
+    base = "Base run (the sidebar): Dense(32, relu) · 2,000 training images"
+    assert any(c.value.startswith(base) for c in at.caption)
+    at.selectbox(key="sweep_experiment").select("learning-rate").run()
+    at.number_input(key="sweep_trials_learning-rate").set_value(3).run()
+    at.button(key="sweep_start").click().run()
+    assert not at.exception and not at.error
+    name = at.session_state["sweep_name"]
+    runner = sweeps.background(str(home), name)
+    assert runner is not None and at.button(key="sweep_stop").disabled is False
+
+    # live: the table lists the trial in the queue before any has ended
+    table = at.dataframe[0].value
+    assert list(table["state"]) in (["queued"], ["running"])
+    assert "learning_rate" in table.columns
+    assert "The charts appear once two trials have finished." in [c.value for c in at.caption]
+
+    runner.join()
+    at.run()
+    assert not at.exception and not at.error
+    table = at.dataframe[0].value
+    assert list(table["state"]) == ["finished"] * 3
+    assert table["validation accuracy"].notna().all()
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4
+    slice_chart = charts[0].proto.spec
+    assert "Which learning rate?" in slice_chart and "learning_rate" in slice_chart
+    best = max(runner.summary().finished, key=lambda t: t.value)
+    assert any(best.run_id in m.value for m in at.markdown)
+    assert at.metric[0].value == f"{best.value:.4f}"
+    assert at.button(key="sweep_start").disabled is False  # Start again resumes / re-answers
+
+    links = [link.proto.label for link in at.get("page_link")]
+    assert "Compare on Runs (3 trial runs) →" in links
+
+    at.button(key="sweep_open_best").click().run()
+    assert not at.exception
+    stored = RunStore(home).get(best.run_id)
+    # the sidebar and the URL now hold the best trial's config; Train shows it as cached
+    back, _ = RunConfig.from_params(dict(at.query_params.items()))
+    assert back == stored.config
+    assert any("Cached" in s.value for s in at.success)
+
+
+def test_a_bad_own_space_is_refused_with_its_sentence(home, full_data):
+    at = sweep_page(TINY)
+    at.segmented_control(key="sweep_mode").set_value("My own space").run()
+    at.text_input(key="sweep_range_learning_rate").input("0:0.1:log").run()
+    assert not at.exception
+    assert "must start above 0" in at.error[0].value
+    assert at.button(key="sweep_start").disabled
+
+
+def test_the_sidebar_network_survives_train_sweep_train(home, full_data):
+    """Going between the two pages that draw the sidebar keeps its network (it once came back
+    to Train with no hidden layers)."""
+    config = TINY.replace(layers=(LayerSpec(units=48), LayerSpec(units=24, dropout=0.2)))
+    at = sweep_page(config)
+    assert not at.exception
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    state = at.session_state
+    assert state["sb_n_dense"] == 2
+    assert (state["sb_dense_0_units"], state["sb_dense_1_units"]) == (48, 24)
+    assert state["sb_dense_1_dropout"] == 0.2
+    at.switch_page("pages/sweep.py").run()
+    assert at.session_state["sb_n_dense"] == 2 and not at.exception
