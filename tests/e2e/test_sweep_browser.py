@@ -34,12 +34,17 @@ def test_a_three_trial_learning_rate_experiment_shows_its_chart(app, page):
     page.get_by_text("Base run (the sidebar): Dense(32, relu) · 2,000 training images").wait_for()
     page.get_by_test_id("stSelectbox").filter(has_text="Question").click()
     page.get_by_role("option", name="Which learning rate?").click()
-    # the rerun may not have begun when settle() first looks: wait for the question's own input
-    # (the first question's stays on screen until the rerun replaces it)
+    # the rerun may not have begun when settle() first looks, and while it runs the first
+    # question's Trials input stays on screen beside the new one (Streamlit removes stale
+    # elements only when the script ends): wait for the new question's input, then for the old
+    # one to go, and only then settle
+    wanted = EXPERIMENTS["learning-rate"].trials
+    assert wanted != EXPERIMENTS[next(iter(EXPERIMENTS))].trials
+    page.locator(f"input[aria-label='Trials'][value='{wanted}']").wait_for(timeout=60_000)
     trials = page.get_by_label("Trials")
-    expect(trials).to_have_count(1)
-    expect(trials).to_have_value(str(EXPERIMENTS["learning-rate"].trials))
+    expect(trials).to_have_count(1, timeout=60_000)
     settle(page)
+    expect(trials).to_have_value(str(wanted))
     trials.fill("3")
     trials.press("Enter")
     settle(page)
