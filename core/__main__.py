@@ -21,7 +21,11 @@ from core.config import (
     validate,
 )
 from core.datasets import DATASETS, DatasetUnavailable, describe_source, load_dataset
+from core.ray_executor import ClusterUnreachable
+from core.results import RunResult
 from core.store import RunStore, StoreError
+
+RAY_HELP = "train on the Ray cluster at host:6379 or ray://host:10001 (or $PLAYGROUND_RAY_ADDRESS)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,8 +101,14 @@ def cmd_train(args, store: RunStore) -> int:
         num_classes=data.num_classes,
     )
     cached = store.get(config.run_id_for(data.fingerprint)) if not args.force else None
+    executor = _executor(args)
     if cached is not None:
         result = cached
+    elif executor is not None:
+        if not args.json:
+            print(describe_source(data), file=sys.stderr)
+            print(f"training on {executor.label}", file=sys.stderr)
+        result = _train_through_queue(config, args, store, executor)
     else:
         backend = _start_backend(config)
         from core.training import describe_device, train
@@ -124,6 +134,48 @@ def cmd_train(args, store: RunStore) -> int:
         else:
             print(f"run {result.run_id} {result.status}: {result.message}")
     return 0 if result.ok else 1
+
+
+def _executor(args):
+    """RayExecutor for --ray ADDRESS or PLAYGROUND_RAY_ADDRESS, else None (train in-process)."""
+    from core.ray_executor import RayExecutor, address_from_env
+
+    address = getattr(args, "ray", None) or address_from_env()
+    return RayExecutor(address) if address else None
+
+
+def _train_through_queue(config: RunConfig, args, store: RunStore, executor) -> RunResult:
+    """Train one config through a job queue on `executor`, showing its epochs as they end."""
+    from core.jobs import JobQueue
+
+    queue = JobQueue(store=store, workers=1, executor=executor)
+    try:
+        job = queue.submit(config, force=args.force)
+        shown = 0
+        while True:
+            status = queue.wait(job, timeout=0.5)
+            losses = status.history.get("loss", [])
+            if not args.json and len(losses) > shown:
+                shown = len(losses)
+                metrics = "  ".join(f"{k} {v[-1]:.4f}" for k, v in status.history.items())
+                print(f"epoch {shown}/{status.epochs}  {metrics}", file=sys.stderr)
+            if not status.active:
+                break
+    except KeyboardInterrupt:
+        queue.cancel(job)
+        queue.wait(job, timeout=10)
+        raise
+    finally:
+        queue.shutdown()
+    if status.result is not None:
+        return status.result
+    return RunResult(
+        run_id=status.run_id,
+        config=config,
+        status=status.state,
+        message=status.message,
+        executor=executor.name,
+    )
 
 
 def _start_backend(config: RunConfig) -> str:
@@ -325,7 +377,8 @@ def cmd_sweep(args, store: RunStore) -> int:
             flush=True,
         )
 
-    queue = JobQueue(store=store)
+    executor = _executor(args)
+    queue = JobQueue(store=store, executor=executor) if executor else JobQueue(store=store)
     runner = None
     try:
         runner = sweeps.SweepRunner(store.home, name, queue, store, data, spec, on_trial=show)
@@ -415,6 +468,7 @@ def _add_sweep_parsers(sub) -> None:
     sweep_p.add_argument("--pruner", default="median", help="median, none or threshold:X")
     sweep_p.add_argument("--name", help="resume or extend the sweep of this name")
     sweep_p.add_argument("--json", action="store_true", help="JSON lines; the last sums it up")
+    sweep_p.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     sweeps_p = sub.add_parser("sweeps", help="list sweeps (or delete one)")
     sweeps_p.add_argument("--json", action="store_true")
     sweeps_p.add_argument("--delete", metavar="NAME", help="delete this sweep (its runs stay)")
@@ -592,6 +646,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="train even if stored, and replace it"
     )
     train_p.add_argument("--json", action="store_true", help="last line: one JSON object")
+    train_p.add_argument("--ray", metavar="ADDRESS", help=RAY_HELP)
     runs_p = sub.add_parser("runs", help="list stored runs")
     runs_p.add_argument("--json", action="store_true")
     classify_p = sub.add_parser("classify", help="classify image files with a stored run's model")
@@ -614,6 +669,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # inside the try: a reader that went away shows up here, not at exit
         return code
     except (ConfigError, DatasetUnavailable, BackendUnavailable, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ClusterUnreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

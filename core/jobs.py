@@ -13,6 +13,12 @@ survives a crash of the framework: any fault (a trainer that dies, a pipe that b
 that cannot be started) ends that one job as "failed" with a sentence, the trainer is discarded,
 and the next job gets a fresh one. The worker thread itself never dies.
 
+Executors. Where jobs train is the queue's executor: LocalExecutor (the default; the trainer
+processes above) or, with PLAYGROUND_RAY_ADDRESS set or an executor given, RayExecutor
+(core/ray_executor.py), whose per-slot child processes speak the same pipe protocol but hand the
+training to a Ray cluster. Everything else (queue positions, sharing, Stop, faults as sentences)
+is the same code for both.
+
 Shared server (PLAYGROUND_SHARED=1): several people may wait for one job; Stop from one of them
 only stops their waiting, and the job is cancelled when nobody waits any more.
 """
@@ -69,6 +75,7 @@ class JobStatus:
     params: int = 0
     device: str = ""
     backend: str = ""  # the Keras backend training it (tensorflow, jax, torch), once started
+    executor: str = "local"  # where it trains: "local" (trainer processes) or "ray"
     message: str = ""
     sessions: int = 0  # browser sessions waiting for this job
     history: dict[str, list[float]] = field(default_factory=dict)  # per finished epoch
@@ -106,6 +113,29 @@ class CancelOutcome:
         return f"You stopped waiting; the run goes on for the {others} waiting for it."
 
 
+class LocalExecutor:
+    """Jobs train in this machine's trainer processes, one per slot and Keras backend."""
+
+    name = "local"
+    label = "this machine"
+    one_trainer_per_slot = False  # idle trainers of other backends are retired after a while
+
+    def default_workers(self) -> int:
+        return DEFAULT_WORKERS
+
+    def trainer(self, backend: str) -> _TrainerProcess:
+        return _TrainerProcess(backend)
+
+
+def executor_from_env():
+    """RayExecutor when PLAYGROUND_RAY_ADDRESS is set (ClusterUnreachable if it cannot be used:
+    never a silent fall-back to this machine), else LocalExecutor."""
+    from core.ray_executor import RayExecutor, address_from_env  # Ray is optional
+
+    address = address_from_env()
+    return RayExecutor(address) if address else LocalExecutor()
+
+
 class _Job:
     def __init__(self, job_id: int, config: RunConfig, force: bool, session: str | None) -> None:
         self.config = config
@@ -131,12 +161,18 @@ class JobQueue:
     def __init__(
         self,
         store=None,
-        workers: int = DEFAULT_WORKERS,
+        workers: int | None = None,
         capacity: int = DEFAULT_CAPACITY,
         keep_finished: int = 200,
         *,
         shared: bool | None = None,
+        executor=None,
     ) -> None:
+        """workers: jobs at once (default: the executor's, e.g. one per CPU of a Ray cluster).
+        executor: LocalExecutor or RayExecutor (default: from PLAYGROUND_RAY_ADDRESS)."""
+        self.executor = executor if executor is not None else executor_from_env()
+        if workers is None:
+            workers = self.executor.default_workers()
         self.store = store  # a RunStore; trainer processes open the same folder
         self.capacity = capacity
         self.shared = os.environ.get("PLAYGROUND_SHARED") == "1" if shared is None else shared
@@ -179,6 +215,7 @@ class JobQueue:
                     f"{len(self._waiting)} trainings are already waiting; try again when one ends."
                 )
             job = _Job(next(self._ids), config, force, session)
+            job.status.executor = self.executor.name
             self._jobs[job.status.job_id] = job
             self._waiting.append(job)
             self._renumber()
@@ -240,14 +277,16 @@ class JobQueue:
             slot = min(self._slots, key=len)
             if slot:  # every slot already has a trainer: leave it to the next job
                 return
-            trainer = slot[backend] = _TrainerProcess(backend)
+            trainer = slot[backend] = self.executor.trainer(backend)
             try:
                 trainer.start()
             except OSError:  # the next job will start it and say so if it cannot
                 slot.pop(backend, None)
 
     def trainer_pids(self) -> dict[str, list[int]]:
-        """Backend -> process ids of the live trainer processes (for operators and tests)."""
+        """Backend -> process ids of the live trainer processes (for operators and tests).
+
+        On Ray: the cluster's worker processes training for each slot (on their own node)."""
         pids: dict[str, list[int]] = {}
         with self._lock:
             for slot in self._slots:
@@ -337,8 +376,13 @@ class JobQueue:
         with self._lock:
             job.status.backend = backend  # known now; the trainer confirms it when it starts
             trainer = slot.get(backend)
+            others = []
+            if self.executor.one_trainer_per_slot:  # e.g. a Ray actor holds a CPU while it lives
+                others = [slot.pop(b) for b in list(slot) if b != backend]
             if trainer is None:
-                trainer = slot[backend] = _TrainerProcess(backend)
+                trainer = slot[backend] = self.executor.trainer(backend)
+        for other in others:
+            other.stop()
 
         def on_event(event: Event) -> None:
             with self._lock:
@@ -388,6 +432,7 @@ class _TrainerProcess:
         self._process = None
         self._conn = None
         self._cancel = None
+        self.worker_pid = 0  # a process elsewhere that trains for this one (Ray's actor)
 
     @property
     def pid(self) -> int | None:
@@ -402,8 +447,19 @@ class _TrainerProcess:
             return
         self.discard()  # a trainer that died between jobs: forget its pipe too
         self._cancel = self._context.Event()
+        target, args = self._target()
         self._process, self._conn = spawn_child(
-            self._context, _trainer_main, (self._cancel, self.backend), f"trainer-{self.backend}"
+            self._context, target, (self._cancel, *args), f"trainer-{self.backend}"
+        )
+
+    def _target(self):
+        """The child's main function and its arguments after (pipe, cancel event)."""
+        return _trainer_main, (self.backend,)
+
+    def died_sentence(self, reason: str) -> str:
+        return (
+            f"The trainer process stopped unexpectedly ({reason}); nothing was stored. "
+            "Try again, perhaps with a smaller network or batch."
         )
 
     def run(self, config, force, home, on_event, cancel_requested) -> RunResult | str:
@@ -451,19 +507,20 @@ class _TrainerProcess:
                 if kind == "event":
                     on_event(payload)
                     continue
+                if kind == "worker":
+                    self.worker_pid = payload
+                    continue
                 return payload  # "result" carries a RunResult, "error" a sentence
             if not self._process.is_alive():
                 code = self._process.exitcode
                 self.discard()
-                return (
-                    f"The trainer process stopped unexpectedly ({exit_reason(code)}); nothing "
-                    "was stored. Try again, perhaps with a smaller network or batch."
-                )
+                return self.died_sentence(exit_reason(code))
 
     def discard(self) -> None:
         """Forget the child (killing it if it still runs) and its pipe; the next job starts one."""
         process, conn = self._process, self._conn
         self._process = self._conn = None
+        self.worker_pid = 0
         if process is not None and process.is_alive():
             process.kill()
             process.join(timeout=EXIT_WAIT_SECONDS)
@@ -608,8 +665,9 @@ _shared: JobQueue | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_queue(store=None, workers: int = DEFAULT_WORKERS) -> JobQueue:
-    """The one queue of this process (created on first use)."""
+def shared_queue(store=None, workers: int | None = None) -> JobQueue:
+    """The one queue of this process (created on first use; ClusterUnreachable when
+    PLAYGROUND_RAY_ADDRESS names a cluster that cannot be used, and then tried again next time)."""
     global _shared
     with _shared_lock:
         if _shared is None:

@@ -52,6 +52,7 @@ class RunResult:
     images_per_second: float = 0.0
     device: str = ""  # "CPU" or "GPU: <name>"
     backend: str = ""  # the Keras backend that trained it: tensorflow, jax or torch
+    executor: str = "local"  # where it trained: "local" (this machine) or "ray" (a Ray cluster)
     data_source: str = ""
     data_id: str = ""  # fingerprint of the dataset's content; part of the run id
     train_size: int = 0
@@ -79,6 +80,7 @@ class RunResult:
             "data_source": self.data_source,
             "device": self.device,
             "backend": self.backend,
+            "executor": self.executor,
             "data_id": self.data_id,
             "created_at": self.created_at,
             "message": self.message,

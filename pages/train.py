@@ -51,7 +51,7 @@ run_id = config.run_id_for(data.fingerprint)
 if not error:
     st.caption(
         f"Run id `{run_id}` · {config.describe()} · {backend_note(config)} · "
-        f"{time_note(config, data, store)}"
+        f"{time_note(config, data, store)} · trains on {queue.executor.label}"
     )
     with st.expander("Layers, output shapes and parameters"):
         st.dataframe(layer_frame(config, data), hide_index=True, width="stretch")

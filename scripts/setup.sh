@@ -36,7 +36,7 @@ fi
 
 want=requirements.txt
 [ "${1:-}" = "--dev" ] && want=requirements-dev.txt
-stamp=".venv/.installed-$(cat requirements.txt "$want" | sha1sum | cut -c1-12)"
+stamp=".venv/.installed-$(cat requirements*.txt | sha1sum | cut -c1-12)"  # any change reinstalls
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r "$want"

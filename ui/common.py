@@ -24,6 +24,7 @@ from core.datasets import (
 from core.images import ImageRefused, PreparedImage, Reference, reference_from
 from core.imports import find_dataset, prepare_for
 from core.jobs import JobQueue, shared_queue
+from core.ray_executor import ClusterUnreachable
 from core.store import RunStore, StoreError, default_home
 from core.training import estimate_seconds
 
@@ -199,8 +200,13 @@ def show_damage(store: RunStore, run_id: str, error: StoreError, key: str) -> No
 
 
 def get_queue() -> JobQueue:
-    """The process-wide training queue (trainer processes write to the same store)."""
-    queue = shared_queue(store=get_store())
+    """The process-wide training queue (trainer processes write to the same store); stops the
+    page with one sentence when the Ray cluster it should use cannot be reached."""
+    try:
+        queue = shared_queue(store=get_store())
+    except ClusterUnreachable as exc:  # PLAYGROUND_RAY_ADDRESS names a cluster that is not there
+        st.error(str(exc), icon=":material/cloud_off:")
+        st.stop()
     queue.store = get_store()  # follow PLAYGROUND_HOME if it changed since the queue was made
     return queue
 

@@ -1,0 +1,320 @@
+"""The Ray executor against a real Ray head started here (`ray start --head`, 2 CPUs, this machine).
+
+Tiny runs (2,000 images, 1 epoch unless a test needs a longer one to act on) through the same
+JobQueue the app uses; the results land in this machine's run store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from core.config import LayerSpec, RunConfig
+from core.jobs import JobQueue, LocalExecutor
+from core.ray_executor import ClusterUnreachable, RayExecutor
+from core.sweeps import SweepRunner, SweepSpec, parse_param
+
+ROOT = Path(__file__).resolve().parent.parent
+RAY = Path(sys.executable).parent / "ray"
+TINY = RunConfig(
+    layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
+)
+LONG = TINY.replace(epochs=60)  # long enough to be stopped or killed while it trains
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, what: str, seconds: float = 180):
+    """Poll until condition() is truthy (a guard against hanging, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextlib.contextmanager
+def ray_head():
+    """A real Ray head on a free port; `--block` keeps it our child, so stopping it stops its
+    processes (gcs, raylet, workers) and no other cluster on this machine is touched."""
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="pgray", dir="/tmp")  # Ray's socket paths must stay short
+    head = subprocess.Popen(
+        [
+            str(RAY),
+            "start",
+            "--head",
+            "--block",
+            "--num-cpus",
+            "2",
+            "--num-gpus",
+            "0",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ray-client-server-port",
+            str(free_port()),
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--temp-dir",
+            temp,
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    try:
+        wait_for(lambda: _accepts(port) or head.poll() is not None, "the Ray head", 120)
+        assert head.poll() is None, "ray start --head exited"
+        yield f"127.0.0.1:{port}", head
+    finally:
+        stop_head(head)
+        kill_leftovers(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def kill_leftovers(temp: str) -> None:
+    """After a crash (SIGKILL), the processes of this cluster alone: they name its temp folder."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if temp in args and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.name), signal.SIGKILL)
+
+
+def stop_head(head: subprocess.Popen) -> None:
+    if head.poll() is not None:
+        head.wait()
+        return
+    head.send_signal(signal.SIGTERM)  # ray start --block stops its processes on SIGTERM
+    try:
+        head.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    with ray_head() as (address, _):
+        yield address
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def ray_queue(ray_address, store):
+    made = []
+
+    def make(workers=None):
+        queue = JobQueue(store=store, workers=workers, executor=RayExecutor(ray_address))
+        made.append(queue)
+        return queue
+
+    yield make
+    for queue in made:
+        queue.shutdown()
+
+
+def test_a_run_through_ray_is_stored_like_the_same_run_trained_here(
+    ray_queue, store, full_data, tmp_path
+):
+    queue = ray_queue(workers=1)
+    assert queue.executor.cpus == 2 and queue.executor.gpus == 0
+    assert "Ray cluster" in queue.executor.label and "2 CPUs" in queue.executor.label
+    job = queue.submit(TINY)
+    done = queue.wait(job, timeout=300)
+    assert done.state == "finished", done.message
+    assert done.executor == "ray" and done.result.executor == "ray"
+    # progress events came back from the cluster while it trained
+    assert done.params == done.result.params > 0 and done.device == "CPU"
+    assert done.live and done.batches == 29  # batch events: 1,800 images / 64 per batch
+    # stored on this machine under the same run id a local run gets
+    run_id = TINY.run_id_for(full_data.fingerprint)
+    assert done.run_id == run_id
+    stored = store.get(run_id)
+    assert stored.ok and stored.executor == "ray" and not done.result.cached
+    model = store.load_model(run_id)
+    assert model.predict(full_data.x_test[:3] / 255.0, verbose=0).shape == (3, 10)
+    assert store.load_probabilities(run_id).shape == (10_000, 10)
+
+    from core.store import RunStore
+
+    local_store = RunStore(tmp_path / "local")
+    local = JobQueue(store=local_store, workers=1, executor=LocalExecutor())
+    try:
+        here = local.wait(local.submit(TINY), timeout=300)
+    finally:
+        local.shutdown()
+    assert here.state == "finished" and here.run_id == run_id
+    assert here.result.executor == "local" and here.backend == done.backend
+    # same seed, same backend: only thread scheduling differs between the two machines' runs
+    assert abs(here.result.test_accuracy - stored.test_accuracy) < 0.03
+
+    # asked again, the run comes from this machine's store: the cluster trains nothing
+    again = queue.wait(queue.submit(TINY), timeout=60)
+    assert again.result.cached and again.result.executor == "ray"
+
+
+def test_stop_cancels_a_ray_job_quickly_and_stores_nothing(ray_queue, store):
+    queue = ray_queue(workers=1)
+    job = queue.submit(LONG)
+    wait_for(lambda: queue.status(job).batch > 0, "the first batches")
+    pressed = time.monotonic()
+    assert queue.cancel(job).stopped
+    done = queue.wait(job, timeout=30)
+    stopped_after = time.monotonic() - pressed
+    assert done.state == "cancelled" and "nothing was stored" in done.message
+    assert done.epoch < LONG.epochs
+    # the issue asks for 1 s; asserted loosely, as the machine may be busy with other tests
+    assert stopped_after < 2.0, stopped_after
+    assert store.list_runs() == []
+
+
+def test_two_jobs_train_at_once_on_a_two_cpu_cluster(ray_queue, store):
+    queue = ray_queue()
+    assert queue.workers == 2  # one per CPU of the cluster
+    # long runs, so that the second slot's worker (started while the first trains) overlaps
+    first, second = queue.submit(LONG), queue.submit(LONG.replace(seed=2))
+    wait_for(
+        lambda: all(
+            s.state == "running" and s.batch > 0
+            for s in (queue.status(first), queue.status(second))
+        ),
+        "both jobs training at the same time",
+        300,
+    )
+    for job in (first, second):  # seen together; no need to train them to the end
+        queue.cancel(job)
+    assert [queue.wait(j, timeout=60).state for j in (first, second)] == ["cancelled"] * 2
+    assert store.list_runs() == []
+
+
+def test_a_killed_ray_worker_fails_its_job_with_a_sentence_and_the_next_job_trains(
+    ray_queue, store
+):
+    queue = ray_queue(workers=1)
+    job = queue.submit(LONG)
+    wait_for(lambda: queue.status(job).batch > 0, "the first batches")
+    [pid] = [p for pids in queue.trainer_pids().values() for p in pids]
+    os.kill(pid, signal.SIGKILL)  # the Ray worker process that trains (the cluster is local)
+    done = queue.wait(job, timeout=120)
+    assert done.state == "failed"
+    assert "Ray worker" in done.message and "was lost" in done.message
+    assert "not retried" in done.message and "nothing was stored" in done.message
+    assert store.list_runs() == []
+    after = queue.wait(queue.submit(TINY), timeout=300)
+    assert after.state == "finished", after.message
+    assert [r["run_id"] for r in store.list_runs()] == [after.run_id]
+
+
+def test_an_unreachable_cluster_is_one_sentence_never_a_silent_local_run(
+    monkeypatch, store, tmp_path
+):
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(ClusterUnreachable) as refused:
+        RayExecutor(address)
+    sentence = str(refused.value)
+    assert sentence.startswith(f"The Ray cluster at {address} cannot be reached")
+    assert "nothing was trained" in sentence and "\n" not in sentence
+    monkeypatch.setenv("PLAYGROUND_RAY_ADDRESS", address)
+    with pytest.raises(ClusterUnreachable):
+        JobQueue(store=store)  # the app's queue: no fall-back to this machine's trainers
+    cli = subprocess.run(
+        [sys.executable, "-m", "core", "--home", str(tmp_path / "h"), "train", "--preset", "seed"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 1
+    assert cli.stderr.strip() == f"error: {sentence}"
+
+
+def test_the_cli_trains_on_ray_and_says_so(ray_address, tmp_path):
+    args = ["train", "--preset", "seed", "--epochs", "1", "--train-size", "2000"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "core", "--home", str(tmp_path), *args, "--ray", ray_address],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert f"the Ray cluster at {ray_address}" in cli.stderr and "epoch 1/1" in cli.stderr
+    answer = subprocess.run(
+        [sys.executable, "-m", "core", "--home", str(tmp_path), *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    summary = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert summary["executor"] == "ray" and summary["cached"] is True  # stored here, from Ray
+
+
+def test_a_three_trial_sweep_runs_through_ray(ray_queue, store, full_data):
+    queue = ray_queue()
+    spec = SweepSpec(
+        base=TINY,
+        space=(parse_param("learning_rate=0.001,0.002,0.004"),),
+        trials=3,
+        sampler="grid",
+    )
+    result = SweepRunner(store.home, "on-ray", queue, store, full_data, spec).run()
+    assert [t.state for t in result.trials] == ["finished"] * 3
+    runs = {r["run_id"] for r in store.list_runs()}
+    assert runs == {t.run_id for t in result.trials}
+    assert all(store.get(run_id).executor == "ray" for run_id in runs)
+    assert result.best.value == max(t.value for t in result.trials)
+
+
+def test_a_cluster_that_goes_away_fails_its_jobs_with_sentences_and_the_queue_stays_up(store):
+    with ray_head() as (address, head):
+        queue = JobQueue(store=store, workers=1, executor=RayExecutor(address))
+        try:
+            running = queue.submit(LONG)
+            queued = [queue.submit(TINY.replace(seed=s)) for s in (1, 2)]
+            wait_for(lambda: queue.status(running).batch > 0, "the first batches")
+            os.killpg(head.pid, signal.SIGKILL)  # the whole cluster crashes, jobs still queued
+            ended = [queue.wait(job, timeout=300) for job in (running, *queued)]
+            assert [s.state for s in ended] == ["failed"] * 3
+            for status in ended:
+                assert "Ray" in status.message and "nothing was" in status.message
+                assert "\n" not in status.message
+            assert store.list_runs() == []
+            # the queue (and so the app) is still there and answers the next job with a sentence
+            later = queue.wait(queue.submit(TINY.replace(seed=3)), timeout=300)
+            assert later.state == "failed" and "cannot be reached" in later.message
+        finally:
+            queue.shutdown()
