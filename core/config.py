@@ -16,8 +16,9 @@ from dataclasses import dataclass
 CONFIG_VERSION = 2  # bump when the meaning of a field changes, so old run ids stop matching
 # Fields added since: they enter the run id only when set away from this value (which is what
 # every earlier run did), so adding a field does not orphan the runs already stored.
-ADDED_AFTER_V2 = {"conv_padding": "valid"}
+ADDED_AFTER_V2 = {"conv_padding": "valid", "lr_schedule": "constant"}
 PADDINGS = ("valid", "same")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_PARAMS = 20_000_000  # beyond this a 2-core machine trains for hours; refuse up front
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "linear")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adamw")
@@ -162,6 +163,15 @@ SETTINGS: dict[str, Setting] = {
             stops=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0),
             log=True,
             help="Step size of each update; adam's default is 0.001.",
+        ),
+        Setting(
+            "lr_schedule",
+            "Learning-rate schedule",
+            str,
+            choices=LR_SCHEDULES,
+            help="constant: the same step size throughout. cosine: it falls smoothly from the "
+            "learning rate to 0 over the run's epochs: large steps early, fine ones at the end, "
+            "often more accuracy from the same epochs.",
         ),
         Setting(
             "batch_size",
@@ -324,6 +334,7 @@ class RunConfig:
     # training
     optimizer: str = "adam"
     learning_rate: float = 1e-3  # Keras's adam default, the tutorial's setting
+    lr_schedule: str = "constant"  # "cosine": decays to 0 over the run's steps (CosineDecay)
     batch_size: int = 32  # Keras's fit default, the tutorial's setting
     epochs: int = 10
     weight_decay: float = 0.0  # L2 on kernels (decoupled decay for adamw)
@@ -640,9 +651,16 @@ def fit_size(config: RunConfig, train_available: int) -> int:
 PRESETS: dict[str, RunConfig] = {
     # Exactly the Keras tutorial: Flatten, Dense(128, relu), Dense(10) logits; adam; 10 epochs.
     "seed": RunConfig(),
-    # Twice the units and twice the batch: each epoch learns more in half the steps, and on JAX a
-    # dense step costs little but Python dispatch, so 0.88 comes in 8 short epochs.
-    "fast": RunConfig(layers=(LayerSpec(units=256),), batch_size=64, epochs=8),
+    # Twice the units, batches of 256 (a quarter of the steps, each one cheap per image) and a
+    # learning rate that starts 3x higher and falls to 0 along a cosine: 0.88 in 6 short epochs
+    # (measured here, JAX, seed 42: 0.884; with a constant rate the same 6 epochs give 0.877).
+    "fast": RunConfig(
+        layers=(LayerSpec(units=256),),
+        learning_rate=3e-3,
+        lr_schedule="cosine",
+        batch_size=256,
+        epochs=6,
+    ),
     # Two conv blocks learn local shapes (collars, heels, straps); dropout keeps the dense layer
     # from memorising. Measured here (TensorFlow, seed 42): 0.907 after 10 epochs, 0.910 after
     # 12; it gains little after that.

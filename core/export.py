@@ -17,7 +17,7 @@ from string import Template
 from core.config import ConfigError, RunConfig
 from core.datasets import DATASETS, DEBIAN_DIR, IDX_FILES
 from core.imports import ARRAYS_FILE, MODES, find_dataset
-from core.plan import Regularizer, kernel_regularizer, layer_plan, optimizer_plan
+from core.plan import Regularizer, Schedule, kernel_regularizer, layer_plan, optimizer_plan
 
 LINE_LENGTH = 100  # the script reads like the playground's own code (ruff format, 100 columns)
 
@@ -221,6 +221,8 @@ def reproduce_script(config: RunConfig, run_id: str | None = None, *, home=None)
             class_names=json.dumps(list(info.class_names), ensure_ascii=False),
             mode=MODES.get(info.mode, info.mode),
         )
+    if config.lr_schedule != "constant":  # the schedule's length: math.ceil(n_fit / BATCH_SIZE)
+        imports = "\n".join(sorted([*imports.split("\n"), "import math"]))
     plan = layer_plan(config, input_shape, num_classes)
     header = _SCRIPT.substitute(
         what=f"playground run {run_id}" if run_id else "a playground run",
@@ -279,6 +281,9 @@ def _value(value, names: dict | None = None) -> str:
         return names[value]
     if isinstance(value, Regularizer):
         return f"keras.regularizers.{value.kind}({value.factor!r})"
+    if isinstance(value, Schedule):  # over every batch of the run, counted from the data
+        steps = value.decay_steps or "args.epochs * math.ceil(n_fit / BATCH_SIZE)"
+        return f"keras.optimizers.schedules.{value.kind}({value.initial!r}, decay_steps={steps})"
     if isinstance(value, str):
         return json.dumps(value)  # double quotes, as ruff format writes them
     return repr(value)

@@ -11,7 +11,7 @@ import keras  # noqa: E402
 
 import core.backends  # noqa: E402, F401  (the engine's environment, before Keras loads)
 from core.config import RunConfig  # noqa: E402
-from core.plan import Regularizer, layer_plan, optimizer_plan  # noqa: E402
+from core.plan import Regularizer, Schedule, layer_plan, optimizer_plan  # noqa: E402
 
 
 def make_model(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
@@ -45,12 +45,20 @@ def _keras_value(value):
     """A plan's plain value as Keras takes it (a Regularizer becomes a regularizer object)."""
     if isinstance(value, Regularizer):
         return getattr(keras.regularizers, value.kind)(value.factor)
+    if isinstance(value, Schedule):
+        if value.decay_steps is None:
+            raise ValueError("a learning-rate schedule needs the steps per epoch")
+        schedule = getattr(keras.optimizers.schedules, value.kind)
+        return schedule(value.initial, decay_steps=value.decay_steps)
     return value
 
 
-def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
-    planned = optimizer_plan(config)
-    return getattr(keras.optimizers, planned.keras_class)(**planned.args)
+def make_optimizer(
+    config: RunConfig, steps_per_epoch: int | None = None
+) -> keras.optimizers.Optimizer:
+    planned = optimizer_plan(config, steps_per_epoch)
+    args = {name: _keras_value(v) for name, v in planned.args.items()}
+    return getattr(keras.optimizers, planned.keras_class)(**args)
 
 
 def build_model(
@@ -58,15 +66,17 @@ def build_model(
     input_shape: tuple[int, ...],
     num_classes: int,
     steps_per_execution: int = 1,
+    steps_per_epoch: int | None = None,
 ) -> keras.Model:
     """The compiled model, exactly as the tutorial compiles it (logits + from_logits loss).
 
     steps_per_execution: training steps per call into the backend (same arithmetic, fewer
-    Python round trips; see core.training).
+    Python round trips; see core.training). steps_per_epoch: batches per epoch, needed by a
+    learning-rate schedule (it spans the run's epochs).
     """
     model = make_model(config, input_shape, num_classes)
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, steps_per_epoch),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,

@@ -57,9 +57,27 @@ def kernel_regularizer(config: RunConfig) -> Regularizer | None:
     return None
 
 
-def optimizer_plan(config: RunConfig) -> PlannedOptimizer:
-    """The optimizer training uses: sgd with momentum 0.9, adamw with decoupled weight decay."""
-    rate = config.learning_rate
+@dataclass(frozen=True)
+class Schedule:
+    """keras.optimizers.schedules.<kind>(initial, decay_steps): a learning rate that changes.
+
+    decay_steps is None where the number of steps is not known yet (the exported script works it
+    out from its data and epochs)."""
+
+    kind: str
+    initial: float
+    decay_steps: int | None = None
+
+
+def optimizer_plan(config: RunConfig, steps_per_epoch: int | None = None) -> PlannedOptimizer:
+    """The optimizer training uses: sgd with momentum 0.9, adamw with decoupled weight decay.
+
+    steps_per_epoch: batches per epoch, which a cosine schedule needs to end at 0 on the last one.
+    """
+    rate: float | Schedule = config.learning_rate
+    if config.lr_schedule == "cosine":
+        total = config.epochs * steps_per_epoch if steps_per_epoch else None
+        rate = Schedule("CosineDecay", config.learning_rate, total)
     if config.optimizer == "sgd":
         return PlannedOptimizer("SGD", {"learning_rate": rate, "momentum": 0.9})
     if config.optimizer == "rmsprop":

@@ -405,7 +405,13 @@ def fit(config: RunConfig, data: Dataset, result: RunResult, emit, cancel) -> _F
     per_call = steps_per_execution(
         config, data.input_shape, result.device.startswith("GPU"), result.backend
     )
-    model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
+    model = build_model(
+        config,
+        data.input_shape,
+        data.num_classes,
+        steps_per_execution=per_call,
+        steps_per_epoch=math.ceil(len(x_fit) / config.batch_size),
+    )
     started = time.perf_counter()
     emit("started", params=result.params, device=result.device, backend=result.backend)
     progress = _make_callback(

@@ -131,6 +131,8 @@ REPRODUCED = {
         train_size=2000,
         batch_size=64,
     ),
+    # the schedule's length comes from the script's own data: n_fit and BATCH_SIZE
+    "cosine-schedule": PRESETS["fast"].replace(epochs=2, train_size=3000, validation_split=0.1),
 }
 
 

@@ -258,3 +258,31 @@ def test_a_field_added_later_keeps_earlier_run_ids():
     valid = PRESETS["best"].replace(conv_padding="valid")
     assert valid.run_id_for("x") == "b88c7fc8f4ea"
     assert valid.replace(conv_padding="same").run_id_for("x") != "b88c7fc8f4ea"
+    # lr_schedule came later still: constant (what every earlier run did) keeps the ids too
+    assert PRESETS["seed"].replace(lr_schedule="constant").run_id_for("x") == "46c2600d4b71"
+    assert PRESETS["seed"].replace(lr_schedule="cosine").run_id_for("x") != "46c2600d4b71"
+
+
+def test_a_cosine_schedule_starts_at_the_rate_and_ends_at_zero_on_the_last_batch():
+    import keras
+    import numpy as np
+
+    from core.model import build_model
+
+    config = RunConfig(layers=(dense(0),), learning_rate=4e-3, lr_schedule="cosine", epochs=3)
+    x = np.random.default_rng(0).random((200, 28, 28), dtype=np.float32)
+    y = np.arange(200) % 10
+    steps = 7  # ceil(200 / 32)
+    model = build_model(config, (28, 28), 10, steps_per_epoch=steps)
+
+    def rate() -> float:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+    assert rate() == pytest.approx(4e-3)
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, verbose=0)
+    # after a third of the run: 4e-3 * (1 + cos(pi / 3)) / 2
+    assert rate() == pytest.approx(3e-3, rel=1e-3)
+    model.fit(x, y, batch_size=config.batch_size, epochs=2, verbose=0)
+    assert rate() == pytest.approx(0.0, abs=1e-9)
+    assert optimizer_plan(config).args["learning_rate"].decay_steps is None  # export counts them
+    assert optimizer_plan(config, steps).args["learning_rate"].decay_steps == 3 * steps

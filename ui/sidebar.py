@@ -182,6 +182,7 @@ def _layer_controls() -> None:
 TRAINING_FIELDS = (
     "optimizer",
     "learning_rate",
+    "lr_schedule",
     "batch_size",
     "epochs",
     "validation_split",
