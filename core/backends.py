@@ -134,8 +134,8 @@ def keep_tensorflow_out(backend: str) -> None:
         lazy._available = False
 
 
-def label(device: str, backend: str) -> str:
-    """'CPU · JAX', 'GPU: NVIDIA H100 · JAX': how every page and the CLI show where a run ran."""
-    if not backend:
-        return device
-    return f"{device} · {BACKEND_LABELS.get(backend, backend)}"
+def label(device: str, backend: str, executor: str = "local") -> str:
+    """'CPU · JAX', 'GPU: NVIDIA H100 · JAX', 'CPU · JAX · Ray cluster': how every page and the
+    CLI show where a run ran."""
+    text = f"{device} · {BACKEND_LABELS.get(backend, backend)}" if backend else device
+    return f"{text} · Ray cluster" if executor == "ray" else text

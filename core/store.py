@@ -77,9 +77,17 @@ ADDED_COLUMNS = {
     "owner": "TEXT NOT NULL DEFAULT ''",  # the session that started it, on a shared server
     "size_bytes": "INTEGER NOT NULL DEFAULT 0",  # the run folder on disk
     "used_at": "REAL NOT NULL DEFAULT 0",  # last save or get(): the eviction order
+    "executor": "TEXT NOT NULL DEFAULT 'local'",  # where it trained: local or ray
 }
 # What a row of an index that could not be migrated (a read-only store) reads as.
-ROW_DEFAULTS = {"backend": "", "data_id": "", "owner": "", "size_bytes": 0, "used_at": 0.0}
+ROW_DEFAULTS = {
+    "backend": "",
+    "data_id": "",
+    "owner": "",
+    "size_bytes": 0,
+    "used_at": 0.0,
+    "executor": "local",
+}
 INDEX_FILE = "index.sqlite"
 MODEL_FILE = "model.keras"
 RESULT_FILE = "result.json"
@@ -639,6 +647,7 @@ def _row(result: RunResult, size: int, used_at: float) -> dict:
         "train_size": result.train_size,
         "config_json": result.config.to_json(),
         "backend": result.backend,
+        "executor": result.executor or "local",
         "data_id": result.data_id,
         "owner": "",
         "size_bytes": size,

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
+from core.backends import label as device_label
 from core.config import ConfigError
 from core.datasets import DatasetUnavailable
 from core.export import reproduce_script
@@ -52,7 +53,7 @@ columns = {
     "epochs": [r["epochs"] for r in rows],
     "test accuracy": [r["test_accuracy"] for r in rows],
     "training s": [round(r["train_seconds"], 1) for r in rows],
-    "device": [r["device"] for r in rows],
+    "trained on": [device_label(r["device"], r["backend"], r["executor"]) for r in rows],
     "state": ["damaged" if r["damage"] else "" for r in rows],
 }
 if shared_mode():

@@ -143,7 +143,7 @@ def live_progress() -> None:
                     f"Epoch {max(current.epoch, 1)}/{current.epochs} · batch {current.batch}/"
                     f"{current.batches} · {current.images_per_second:,.0f} images/s · {eta}"
                     + (
-                        f" · {device_label(current.device, current.backend)}"
+                        f" · {device_label(current.device, current.backend, current.executor)}"
                         if current.device
                         else ""
                     )
@@ -207,12 +207,12 @@ if stored is not None and not active:
     m3.metric(
         "Training time",
         f"{stored.train_seconds:.1f} s",
-        help=f"Trained on {device_label(stored.device, stored.backend)}",
+        help=f"Trained on {device_label(stored.device, stored.backend, stored.executor)}",
     )
     m4.metric(
         "Throughput",
         f"{stored.images_per_second:,.0f} img/s",
-        help=f"Trained on {device_label(stored.device, stored.backend)}",
+        help=f"Trained on {device_label(stored.device, stored.backend, stored.executor)}",
     )
     if before:
         st.caption(

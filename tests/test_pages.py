@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.backends import BACKEND_LABELS
 from core.config import LayerSpec, RunConfig, preset
 from core.jobs import shared_queue
 from core.store import RunStore
@@ -139,7 +140,10 @@ def test_runs_page_lists_every_run(filled):
     at = page("runs")
     table = at.dataframe[0].value
     assert sorted(table["run id"]) == sorted(r.run_id for r in filled)
-    assert set(table.columns) >= {"test accuracy", "architecture", "parameters", "device"}
+    assert set(table.columns) >= {"test accuracy", "architecture", "parameters", "trained on"}
+    by_id = dict(zip(table["run id"], table["trained on"], strict=True))
+    for run in filled:  # device, backend, and no "Ray cluster" for runs trained here
+        assert by_id[run.run_id] == f"{run.device} · {BACKEND_LABELS[run.backend]}"
 
 
 def test_choosing_a_preset_fills_the_sidebar(home, full_data):

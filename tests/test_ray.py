@@ -6,19 +6,16 @@ JobQueue the app uses; the results land in this machine's run store.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from ray_cluster import free_port, ray_head, wait_for
 
 from core.config import LayerSpec, RunConfig
 from core.jobs import JobQueue, LocalExecutor
@@ -26,110 +23,16 @@ from core.ray_executor import ClusterUnreachable, RayExecutor
 from core.sweeps import SweepRunner, SweepSpec, parse_param
 
 ROOT = Path(__file__).resolve().parent.parent
-RAY = Path(sys.executable).parent / "ray"
 TINY = RunConfig(
     layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
 )
 LONG = TINY.replace(epochs=60)  # long enough to be stopped or killed while it trains
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, what: str, seconds: float = 180):
-    """Poll until condition() is truthy (a guard against hanging, not a timing assertion)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-@contextlib.contextmanager
-def ray_head():
-    """A real Ray head on a free port; `--block` keeps it our child, so stopping it stops its
-    processes (gcs, raylet, workers) and no other cluster on this machine is touched."""
-    port = free_port()
-    temp = tempfile.mkdtemp(prefix="pgray", dir="/tmp")  # Ray's socket paths must stay short
-    head = subprocess.Popen(
-        [
-            str(RAY),
-            "start",
-            "--head",
-            "--block",
-            "--num-cpus",
-            "2",
-            "--num-gpus",
-            "0",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ray-client-server-port",
-            str(free_port()),
-            "--include-dashboard=false",
-            "--disable-usage-stats",
-            "--temp-dir",
-            temp,
-        ],  # fmt: skip
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
-    )
-    try:
-        wait_for(lambda: _accepts(port) or head.poll() is not None, "the Ray head", 120)
-        assert head.poll() is None, "ray start --head exited"
-        yield f"127.0.0.1:{port}", head
-    finally:
-        stop_head(head)
-        kill_leftovers(temp)
-        shutil.rmtree(temp, ignore_errors=True)
-
-
-def kill_leftovers(temp: str) -> None:
-    """After a crash (SIGKILL), the processes of this cluster alone: they name its temp folder."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if temp in args and int(entry.name) != os.getpid():
-            with contextlib.suppress(OSError):
-                os.kill(int(entry.name), signal.SIGKILL)
-
-
-def stop_head(head: subprocess.Popen) -> None:
-    if head.poll() is not None:
-        head.wait()
-        return
-    head.send_signal(signal.SIGTERM)  # ray start --block stops its processes on SIGTERM
-    try:
-        head.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-
-
 @pytest.fixture(scope="module")
 def ray_address():
     with ray_head() as (address, _):
         yield address
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -164,6 +67,8 @@ def test_a_run_through_ray_is_stored_like_the_same_run_trained_here(
     assert done.run_id == run_id
     stored = store.get(run_id)
     assert stored.ok and stored.executor == "ray" and not done.result.cached
+    row = next(r for r in store.list_runs() if r["run_id"] == run_id)
+    assert row["executor"] == "ray"  # the index (Runs page's "trained on") knows it too
     model = store.load_model(run_id)
     assert model.predict(full_data.x_test[:3] / 255.0, verbose=0).shape == (3, 10)
     assert store.load_probabilities(run_id).shape == (10_000, 10)
