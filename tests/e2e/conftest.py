@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -23,9 +24,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    home = tmp_path_factory.mktemp("e2e-home")
+@contextlib.contextmanager
+def running_app(home: Path, env: dict | None = None):
+    """`streamlit run streamlit_app.py` on a free port with PLAYGROUND_HOME=home (and env)."""
     port = free_port()
     log = open(home / "streamlit.log", "w")
     proc = subprocess.Popen(
@@ -43,7 +44,7 @@ def app(tmp_path_factory):
             "127.0.0.1",
         ],
         cwd=ROOT,
-        env={**os.environ, "PLAYGROUND_HOME": str(home)},
+        env={**os.environ, "PLAYGROUND_HOME": str(home), **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -58,10 +59,18 @@ def app(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError(f"streamlit did not start: {(home / 'streamlit.log').read_text()}")
-    yield {"url": url, "home": home}
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    try:
+        yield {"url": url, "home": home}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("e2e-home")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
