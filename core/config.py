@@ -662,8 +662,9 @@ PRESETS: dict[str, RunConfig] = {
         epochs=6,
     ),
     # Two conv blocks learn local shapes (collars, heels, straps); dropout keeps the dense layer
-    # from memorising. Measured here (TensorFlow, seed 42): 0.907 after 10 epochs, 0.910 after
-    # 12; it gains little after that.
+    # from memorising; the cosine schedule ends with fine steps, so 10 epochs do what 12 at a
+    # constant rate did. Measured here (TensorFlow, seed 42, cosine): 0.914 after 10 epochs;
+    # cheaper variants were at the edge (16/32 filters, 12 epochs: 0.910; 32/32, 10: 0.911).
     "cnn": RunConfig(
         layers=(
             LayerSpec(kind="conv", filters=32, kernel_size=3),
@@ -671,8 +672,9 @@ PRESETS: dict[str, RunConfig] = {
             LayerSpec(units=128, dropout=0.3),
         ),
         learning_rate=2e-3,
+        lr_schedule="cosine",
         batch_size=128,
-        epochs=12,
+        epochs=10,
     ),
     # VGG-style: two convolutions before each pooling see 5x5 patterns cheaply; batch norm lets a
     # higher learning rate work and dropout after each stage fights the overfitting cnn shows.
