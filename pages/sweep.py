@@ -4,13 +4,17 @@ The sidebar's network is the base run; every trial is an ordinary run through th
 store as Train, so a trial trained before is answered at once and every trial shows on Runs.
 """
 
+import math
+
 import streamlit as st
 
 from core import sweeps
+from core.datasets import DatasetUnavailable
 from core.jobs import QueueFull
 from ui.common import (
     dataset_choice,
     dataset_or_stop,
+    get_dataset,
     get_queue,
     get_store,
     session_owner,
@@ -107,6 +111,8 @@ left.button(
 right.button("Stop", key="sweep_stop", disabled=not active, on_click=stop, icon=":material/stop:")
 if st.session_state.get("sweep_notice"):
     st.warning(st.session_state.sweep_notice)
+if st.session_state.get("sweep_done_notice"):
+    st.success(st.session_state.pop("sweep_done_notice"), icon=":material/check:")
 
 past = sweeps.names(home)
 if past and not active:
@@ -156,4 +162,60 @@ if config is not None:
         "pages/runs.py",
         label=f"Compare on Runs ({len(summary.finished)} trial runs) →",
         icon=":material/history:",
+    )
+
+
+def run_more(more: int) -> None:
+    """Add trials to the shown sweep and resume it on its own dataset (its trials are kept)."""
+    try:
+        old = sweeps.summary(home, shown).spec
+        sweep_data = get_dataset(old.base.dataset)
+        sweeps.extend(home, shown, old.trials + more)
+        sweeps.start_background(home, shown, queue, store, sweep_data, session=session_owner())
+    except (sweeps.SweepError, QueueFull, DatasetUnavailable) as exc:
+        st.session_state.sweep_notice = str(exc)
+        return
+    st.session_state.sweep_notice = None
+
+
+def delete_shown() -> None:
+    try:
+        sweeps.delete(home, shown)
+    except sweeps.SweepError as exc:
+        st.session_state.sweep_notice = str(exc)
+        return
+    st.session_state[NAME_KEY] = None
+    st.session_state.sweep_notice = None
+    st.session_state.sweep_done_notice = (
+        f"Deleted the sweep '{shown}'. Its {len(summary.finished)} finished trial run(s) stay on "
+        "Runs: they are ordinary runs."
+    )
+
+
+if not active:
+    st.subheader("This sweep")
+    spec_now = summary.spec
+    grid_done = spec_now.sampler == "grid" and spec_now.trials >= math.prod(
+        len(p.grid_values()) for p in spec_now.space
+    )
+    more_col, run_col, delete_col = st.columns([1, 1, 1], vertical_alignment="bottom")
+    more = more_col.number_input("More trials", 1, 200, 4, key="sweep_more")
+    run_col.button(
+        f"Run {int(more)} more",
+        key="sweep_extend",
+        on_click=run_more,
+        args=(int(more),),
+        icon=":material/add:",
+        disabled=grid_done,
+        help="Every point of this grid has its trial already."
+        if grid_done
+        else "Adds trials to this sweep and resumes it: the trials it has are kept, and Optuna "
+        "goes on from what they taught it.",
+    )
+    delete_col.button(
+        "Delete sweep",
+        key="sweep_delete",
+        on_click=delete_shown,
+        icon=":material/delete:",
+        help="Removes the sweep's study; its trials stay on Runs as ordinary runs.",
     )

@@ -101,3 +101,53 @@ def test_the_sidebar_network_survives_train_sweep_train(home, full_data):
     assert state["sb_dense_1_dropout"] == 0.2
     at.switch_page("pages/sweep.py").run()
     assert at.session_state["sb_n_dense"] == 2 and not at.exception
+
+
+def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, full_data):
+    at = sweep_page(TINY)
+    at.selectbox(key="sweep_experiment").select("learning-rate").run()
+    at.number_input(key="sweep_trials_learning-rate").set_value(2).run()
+    at.button(key="sweep_start").click().run()
+    name = at.session_state["sweep_name"]
+    sweeps.background(str(home), name).join()
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.dataframe[0].value) == 2
+    assert at.button(key="sweep_extend").disabled is False  # a TPE search can always go on
+
+    # two more: the same sweep resumes, keeps its two trials and runs two new ones
+    at.number_input(key="sweep_more").set_value(2).run()
+    assert at.button(key="sweep_extend").proto.label == "Run 2 more"
+    at.button(key="sweep_extend").click().run()
+    assert not at.exception and not at.error and not at.warning
+    runner = sweeps.background(str(home), name)
+    assert runner is not None
+    runner.join()
+    at.run()
+    summary = sweeps.summary(home, name)
+    assert summary.spec.trials == 4 and len(summary.finished) == 4
+    assert list(at.dataframe[0].value["state"]) == ["finished"] * 4
+    assert len(RunStore(home).list_runs()) == 4
+
+    # delete: the study goes, its four runs stay
+    at.button(key="sweep_delete").click().run()
+    assert not at.exception and not at.error
+    assert name not in sweeps.names(home)
+    assert any(f"Deleted the sweep '{name}'" in s.value for s in at.success)
+    assert any("4 finished trial run(s) stay on Runs" in s.value for s in at.success)
+    assert len(RunStore(home).list_runs()) == 4
+    assert not [b for b in at.button if b.key == "sweep_delete"]  # nothing shown to delete
+
+
+def test_a_complete_grid_offers_no_more_trials(home, full_data):
+    at = sweep_page(TINY)
+    at.segmented_control(key="sweep_mode").set_value("My own space").run()
+    at.multiselect(key="sweep_fields").set_value(["batch_size"]).run()
+    at.text_input(key="sweep_range_batch_size").input("32,64").run()
+    at.selectbox(key="sweep_sampler").set_value("grid").run()
+    at.button(key="sweep_start").click().run()
+    assert not at.exception and not at.error
+    sweeps.background(str(home), at.session_state["sweep_name"]).join()
+    at.run()
+    assert len(at.dataframe[0].value) == 2  # both points of the grid
+    assert at.button(key="sweep_extend").disabled is True
