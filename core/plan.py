@@ -137,13 +137,19 @@ def layer_plan(
                     f"Layer {index}: the {k}x{k} kernel is larger than its {height}x{width} input "
                     "feature map. Use a smaller kernel or fewer pooling steps before it."
                 )
-            if config.conv_padding == "same":  # zero-padded border: the size is kept
-                shape = (height, width, layer.filters)
-            else:  # "valid": no padding, so each convolution trims k - 1 pixels off each side
-                shape = (height - k + 1, width - k + 1, layer.filters)
+            # A strided block halves the map in the convolution itself: it computes a quarter of
+            # the positions, and no pooling layer follows (much cheaper, on a CPU most of all).
+            stride = 2 if layer.pool and config.conv_downsample == "stride" else 1
+            if config.conv_padding == "same":  # zero-padded border: only the stride shrinks it
+                shape = (-(-height // stride), -(-width // stride), layer.filters)
+            else:  # "valid": no padding, so the kernel must fit wholly inside at every step
+                shape = ((height - k) // stride + 1, (width - k) // stride + 1, layer.filters)
             args = {"filters": layer.filters, "kernel_size": k, "padding": config.conv_padding}
+            if stride > 1:
+                args["strides"] = stride
             params = k * k * channels * layer.filters + layer.filters
-            add("Conv2D", {**args, **activation, **weights}, shape, params, f"Conv2D {k}x{k}")
+            name = f"Conv2D {k}x{k}" + (f" stride {stride}" if stride > 1 else "")
+            add("Conv2D", {**args, **activation, **weights}, shape, params, name)
         else:
             if not flat:
                 shape = (math.prod(shape),)
@@ -161,7 +167,7 @@ def layer_plan(
                 shape,
                 name=f"Activation ({layer.activation})",
             )
-        if layer.kind == "conv" and layer.pool:
+        if layer.kind == "conv" and layer.pool and config.conv_downsample == "maxpool":
             height, width, channels = shape
             if min(height, width) < POOL_SIZE:
                 raise ConfigError(

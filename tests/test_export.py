@@ -133,6 +133,8 @@ REPRODUCED = {
     ),
     # the schedule's length comes from the script's own data: n_fit and BATCH_SIZE
     "cosine-schedule": PRESETS["fast"].replace(epochs=2, train_size=3000, validation_split=0.1),
+    # strided convolutions (Conv2D strides=2, no pooling layer) on the cosine schedule
+    "strided-cnn": PRESETS["cnn"].replace(epochs=1, train_size=2000, validation_split=0.1),
 }
 
 

@@ -150,9 +150,11 @@ def test_choosing_a_preset_fills_the_sidebar(home, full_data):
     at = page("train")
     at.selectbox(key="sb_preset").set_value("cnn").run()
     assert not at.exception
-    assert metric(at, "Parameters") == "225,034"
+    assert metric(at, "Parameters") == "421,642"  # 320 + 18,496 + 401,536 + 1,290
     assert at.slider(key="sb_n_conv").value == 2
+    assert at.selectbox(key="sb_conv_downsample").value == "stride"
     assert at.query_params["layers"].startswith("conv:32:3:pool")
+    assert at.query_params["conv_downsample"] == "stride"
 
 
 def test_divergence_shows_the_advice_not_a_traceback(home, full_data):

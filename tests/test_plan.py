@@ -69,7 +69,9 @@ def option_grid():
             augment_translate=translate,
             weight_decay=weight_decay,
             optimizer=optimizer,
-            conv_padding=("valid", "same")[index % 2],
+            # every padding meets every way of halving, with pooling on and off
+            conv_padding=("valid", "same")[(index + index // 4) % 2],
+            conv_downsample=("maxpool", "stride")[(index // 2) % 2],
         )
         activation = ACTIVATIONS[index % len(ACTIVATIONS)]
         layers = tuple(dataclasses.replace(layer, activation=activation) for layer in config.layers)
@@ -96,7 +98,7 @@ def assert_model_is_the_plan(config: RunConfig, input_shape: tuple[int, ...]) ->
                 penalty = getattr(layer, name)
                 assert isinstance(penalty, getattr(keras.regularizers, value.kind))
                 assert penalty.l2 == pytest.approx(value.factor)
-            elif name in ("kernel_size", "pool_size"):
+            elif name in ("kernel_size", "pool_size", "strides"):
                 assert settings[name] == (value, value)
             else:
                 assert settings[name] == value, (planned, name)
@@ -250,6 +252,35 @@ def test_same_padding_keeps_the_size_and_valid_trims_it():
     assert_model_is_the_plan(config.replace(conv_padding="same"), (28, 28))
 
 
+def test_a_strided_block_halves_in_the_convolution_and_has_no_pooling_layer():
+    blocks = (conv(3, True), conv(3, False), conv(5, True))
+    config = RunConfig(layers=(*blocks, dense()), conv_downsample="stride")
+    for padding, shapes in (
+        ("same", [(14, 14, 4), (14, 14, 4), (7, 7, 4)]),  # ceil(n / 2)
+        ("valid", [(13, 13, 4), (11, 11, 4), (4, 4, 4)]),  # (n - k) // 2 + 1
+    ):
+        plan = layer_plan(config.replace(conv_padding=padding), (28, 28), 10)
+        convs = [p for p in plan if p.keras_class == "Conv2D"]
+        assert [p.output_shape for p in convs] == shapes
+        assert [p.args.get("strides", 1) for p in convs] == [2, 1, 2]  # only where pool is on
+        assert [p.name for p in convs] == [
+            "Conv2D 3x3 stride 2",
+            "Conv2D 3x3",
+            "Conv2D 5x5 stride 2",
+        ]
+        assert "MaxPooling2D" not in [p.keras_class for p in plan]
+        assert_model_is_the_plan(config.replace(conv_padding=padding), (28, 28))
+    assert (
+        config.describe()
+        == "Conv3x3(4)/stride2 → Conv3x3(4) → Conv5x5(4)/stride2 → Dense(12, relu)"
+    )
+    # the same blocks with max-pooling: a pooling layer after each block that halves
+    pooled = layer_plan(
+        config.replace(conv_downsample="maxpool", conv_padding="same"), (28, 28), 10
+    )
+    assert [p.keras_class for p in pooled].count("MaxPooling2D") == 2
+
+
 def test_a_field_added_later_keeps_earlier_run_ids():
     """conv_padding came after CONFIG_VERSION 2: at its default the id is what it was before.
 
@@ -261,6 +292,9 @@ def test_a_field_added_later_keeps_earlier_run_ids():
     # lr_schedule came later still: constant (what every earlier run did) keeps the ids too
     assert PRESETS["seed"].replace(lr_schedule="constant").run_id_for("x") == "46c2600d4b71"
     assert PRESETS["seed"].replace(lr_schedule="cosine").run_id_for("x") != "46c2600d4b71"
+    # and conv_downsample after that: max-pooling, the only way before it, keeps them
+    assert valid.replace(conv_downsample="maxpool").run_id_for("x") == "b88c7fc8f4ea"
+    assert valid.replace(conv_downsample="stride").run_id_for("x") != "b88c7fc8f4ea"
 
 
 def test_a_cosine_schedule_starts_at_the_rate_and_ends_at_zero_on_the_last_batch():

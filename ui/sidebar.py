@@ -154,7 +154,8 @@ def _layer_controls() -> None:
         0,
         MAX_CONV_BLOCKS,
         key="sb_n_conv",
-        help="Conv2D + optional 2x2 max-pooling, before the dense layers.",
+        help="Conv2D, optionally halving the feature map (2x2 max-pooling or stride 2), "
+        "before the dense layers.",
     )
     for i in range(s.sb_n_conv):
         with st.expander(f"Conv block {i + 1}", expanded=False):
@@ -175,7 +176,13 @@ def _layer_controls() -> None:
                 key = _layer_key("dense", i, name)
                 s.setdefault(key, getattr(LayerSpec(), name))
                 _control(LAYER_SETTINGS[name], key)
-    for name in ("conv_padding", "batch_norm", "augment_flip", "augment_translate"):
+    for name in (
+        "conv_padding",
+        "conv_downsample",
+        "batch_norm",
+        "augment_flip",
+        "augment_translate",
+    ):
         _control(SETTINGS[name], f"sb_{name}")
 
 
