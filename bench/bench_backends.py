@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_backends.py [--images 20000] [--epochs 3]
 
 For each installed backend (each in its own process: Keras fixes its backend per process) and each
-network — the tutorial's dense net at batch 32, the `fast` and `cnn` presets' convolutions — it
+network — the tutorial's dense net at batch 32, the `fast` preset, the `cnn` preset's strided
+convolutions and the same blocks with max-pooling (the cnn preset before it was strided) — it
 trains `--epochs` epochs on the first `--images` training images and prints the median seconds per
 epoch after the first (which pays for compilation), with steps_per_execution as the engine picks it
 and with 1. Then it prints what `auto` picks for each network. Prints, asserts nothing.
@@ -24,22 +25,31 @@ sys.path.insert(0, str(ROOT))
 from core.backends import BACKENDS, choose, installed  # noqa: E402
 from core.config import PRESETS  # noqa: E402
 
-NETWORKS = {"seed (dense)": "seed", "fast (dense 256)": "fast", "cnn (conv 32+64)": "cnn"}
+NETWORKS = {
+    "seed (dense)": PRESETS["seed"],
+    "fast (dense 256)": PRESETS["fast"],
+    "cnn (conv 32+64, stride 2, same)": PRESETS["cnn"],
+    "conv 32+64, max-pool, valid": PRESETS["cnn"].replace(
+        conv_padding="valid", conv_downsample="maxpool"
+    ),
+}
 
 CHILD = """
 import json, os, statistics, sys, time
 sys.path.insert(0, {root!r})
-from core.config import PRESETS
+from core.config import RunConfig
 from core.datasets import load_dataset
 from core.model import build_model
 from core.training import prepare_arrays, seed_everything, steps_per_execution
 from core.backends import describe_device
-config = PRESETS[{preset!r}].replace(train_size={images}, epochs={epochs})
+config = RunConfig.from_json({config!r}).replace(train_size={images}, epochs={epochs})
 data = load_dataset()
 seed_everything(0)
 per_call = {per_call} or steps_per_execution(config, data.input_shape, False)
 x, y, _ = prepare_arrays(config, data)
-model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
+steps = -(-len(x) // config.batch_size)  # the cosine schedule's length is counted in batches
+model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call,
+                    steps_per_epoch=steps)
 import keras
 times = []
 class Clock(keras.callbacks.Callback):
@@ -53,9 +63,9 @@ print(json.dumps({{"seconds": statistics.median(times[1:]), "per_call": per_call
 """
 
 
-def measure(backend: str, preset: str, images: int, epochs: int, per_call: int) -> dict:
+def measure(backend: str, config, images: int, epochs: int, per_call: int) -> dict:
     code = CHILD.format(
-        root=str(ROOT), preset=preset, images=images, epochs=epochs, per_call=per_call
+        root=str(ROOT), config=config.to_json(), images=images, epochs=epochs, per_call=per_call
     )
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run(
@@ -78,11 +88,11 @@ def main() -> None:
     backends = [b for b in BACKENDS if installed(b)]
     print("| network | " + " | ".join(f"{b} (auto steps) | {b} (1 step)" for b in backends) + " |")
     print("|---|" + "---|---|" * len(backends))
-    for title, preset in NETWORKS.items():
+    for title, config in NETWORKS.items():
         cells = []
         for backend in backends:
             for per_call in (0, 1):
-                m = measure(backend, preset, args.images, args.epochs, per_call)
+                m = measure(backend, config, args.images, args.epochs, per_call)
                 cells.append(
                     m.get("error")
                     or f"{m['seconds']:.2f} s"
@@ -90,8 +100,8 @@ def main() -> None:
                 )
         print(f"| {title} | " + " | ".join(cells) + " |", flush=True)
     print()
-    for title, preset in NETWORKS.items():
-        print(f"auto picks for {title}: {choose(PRESETS[preset].has_conv, gpu=False)} on a CPU")
+    for title, config in NETWORKS.items():
+        print(f"auto picks for {title}: {choose(config.has_conv, gpu=False)} on a CPU")
 
 
 if __name__ == "__main__":

@@ -75,7 +75,14 @@ def bare_fit(config, data) -> float:
     x, y, _ = prepare_arrays(config, data)
     per_call = steps_per_execution(config, data.input_shape, describe_device().startswith("GPU"))
     # the same steps per call as the engine: this measures the engine's path, not that setting
-    model = build_model(config, data.input_shape, data.num_classes, steps_per_execution=per_call)
+    steps = -(-len(x) // config.batch_size)  # a cosine schedule's length, in batches
+    model = build_model(
+        config,
+        data.input_shape,
+        data.num_classes,
+        steps_per_execution=per_call,
+        steps_per_epoch=steps,
+    )
     started = time.perf_counter()
     model.fit(x, y, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
     return time.perf_counter() - started
