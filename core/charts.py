@@ -140,7 +140,10 @@ def compare_curves(histories: dict[str, dict[str, list[float]]], metric: str) ->
                 line=dict(color=OKABE_ITO[index % len(OKABE_ITO)]),
             )
         )
-    return _layout(fig, f"{metric.capitalize()} per epoch, by run", "epoch", metric)
+    _layout(fig, f"{metric.capitalize()} per epoch, by run", "epoch", metric)
+    # one entry per run: above the plot three or more wrap into the title, so they go below it
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0))
+    return fig
 
 
 # Ten classes need ten colours; Okabe-Ito has eight, so the class scatter uses Tableau 10, which

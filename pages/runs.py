@@ -21,6 +21,7 @@ from ui.common import (
     set_shown_run,
     shared_mode,
     show_damage,
+    take_runs_pick,
 )
 from ui.sidebar import load_config
 
@@ -58,6 +59,13 @@ columns = {
 }
 if shared_mode():
     columns["trained by"] = [trained_by(r["owner"]) for r in rows]
+pick = take_runs_pick(rows)
+if pick is not None:  # another page asked for these runs (the Sweep page: a sweep's trials)
+    st.session_state["runs_table"] = {"selection": {"rows": pick[0], "columns": []}}
+    st.info(
+        f"Selected {len(pick[0])} {pick[1]}; select or clear rows to change the comparison.",
+        icon=":material/checklist:",
+    )
 picked = st.dataframe(
     pd.DataFrame(columns),
     hide_index=True,

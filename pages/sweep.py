@@ -17,6 +17,7 @@ from ui.common import (
     get_dataset,
     get_queue,
     get_store,
+    pick_on_runs,
     session_owner,
     set_shown_run,
 )
@@ -158,11 +159,16 @@ if config is not None:
         load_config(config)
         set_shown_run(best.run_id)
         st.switch_page("pages/train.py")
-    b.page_link(
-        "pages/runs.py",
-        label=f"Compare on Runs ({len(summary.finished)} trial runs) →",
+    trial_runs = [t.run_id for t in summary.finished if t.run_id]
+    if b.button(
+        f"Compare on Runs ({len(trial_runs)} trial runs)",
+        key="sweep_compare",
         icon=":material/history:",
-    )
+        help="Opens Runs with this sweep's finished trials selected: their curves overlaid and "
+        "their settings side by side.",
+    ):
+        pick_on_runs(trial_runs, f"trial runs of sweep {summary.name}")
+        st.switch_page("pages/runs.py")
 
 
 def run_more(more: int) -> None:

@@ -31,6 +31,11 @@ def sweep_page(config: RunConfig) -> AppTest:
     return at.switch_page("pages/sweep.py").run()
 
 
+def compared(at: AppTest) -> set[str]:
+    """The run ids the Runs page shows a card for ("**id** · network · test accuracy ...")."""
+    return {m.value.split("**")[1] for m in at.markdown if " · test accuracy " in m.value}
+
+
 def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home, full_data):
     at = sweep_page(TINY)
     assert not at.exception and not at.error
@@ -66,8 +71,7 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
     assert at.metric[0].value == f"{best.value:.4f}"
     assert at.button(key="sweep_start").disabled is False  # Start again resumes / re-answers
 
-    links = [link.proto.label for link in at.get("page_link")]
-    assert "Compare on Runs (3 trial runs) →" in links
+    assert at.button(key="sweep_compare").label == "Compare on Runs (3 trial runs)"
 
     at.button(key="sweep_open_best").click().run()
     assert not at.exception
@@ -76,6 +80,15 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
     back, _ = RunConfig.from_params(dict(at.query_params.items()))
     assert back == stored.config
     assert any("Cached" in s.value for s in at.success)
+
+    # back on Sweep, Compare opens Runs with the three trials selected and compared
+    at.switch_page("pages/sweep.py").run()
+    at.button(key="sweep_compare").click().run()
+    assert not at.exception and not at.error
+    assert [i.value for i in at.info][0].startswith(f"Selected 3 trial runs of sweep {name};")
+    assert "Compare" in [h.value for h in at.subheader]
+    trial_ids = {t.run_id for t in runner.summary().finished}
+    assert compared(at) == trial_ids
 
 
 def test_a_bad_own_space_is_refused_with_its_sentence(home, full_data):

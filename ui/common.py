@@ -89,6 +89,7 @@ OWNER_KEY = "session_owner"
 DATASET_KEY = "sb_dataset"
 SHOWN_RUN_KEY = "train_shown_run"
 NOTICE_SEEN_KEY = "store_notice_seen"
+RUNS_PICK_KEY = "runs_pick"  # (run ids, why) the Runs page selects when it next opens
 
 
 def shared_mode() -> bool:
@@ -129,6 +130,20 @@ def set_shown_run(run_id: str | None) -> None:
         st.session_state.pop(SHOWN_RUN_KEY, None)
     else:
         st.session_state[SHOWN_RUN_KEY] = run_id
+
+
+def pick_on_runs(run_ids: list[str], why: str) -> None:
+    """Have the Runs page open with these runs selected (compared), saying why."""
+    st.session_state[RUNS_PICK_KEY] = (list(run_ids), why)
+
+
+def take_runs_pick(rows: list[dict]) -> tuple[list[int], str] | None:
+    """The Runs table's row numbers to select now, and why, once after pick_on_runs."""
+    pick = st.session_state.pop(RUNS_PICK_KEY, None)
+    if not pick:
+        return None
+    wanted, why = set(pick[0]), pick[1]
+    return [i for i, row in enumerate(rows) if row["run_id"] in wanted], why
 
 
 @st.cache_resource

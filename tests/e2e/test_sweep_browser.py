@@ -63,4 +63,23 @@ def test_a_three_trial_learning_rate_experiment_shows_its_chart(app, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "sweep-learning-rate.png"), full_page=True)
     # the three trials are ordinary stored runs
-    assert len(RunStore(app["home"]).list_runs()) == 3
+    runs = RunStore(app["home"]).list_runs()
+    assert len(runs) == 3
+
+    # Compare opens Runs with the trials selected; the selection is then the table's own, so a
+    # rerun (the R shortcut) keeps all three cards
+    page.get_by_role("button", name="Compare on Runs (3 trial runs)").click()
+    page.get_by_role("heading", name="Runs").wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"Selected 3 trial runs of sweep")).wait_for(timeout=60_000)
+    settle(page)
+    cards = page.get_by_text(re.compile(r" · test accuracy 0\.\d{4}$"))
+    expect(cards).to_have_count(3, timeout=30_000)
+    page.get_by_role("heading", name="Compare").wait_for()
+    page.screenshot(path=str(ARTIFACTS / "sweep-compare-on-runs.png"), full_page=True)
+    page.locator("body").press("r")
+    page.wait_for_timeout(500)
+    settle(page)
+    expect(page.get_by_text(re.compile(r"Selected 3 trial runs of sweep"))).to_have_count(0)
+    expect(cards).to_have_count(3, timeout=30_000)
+    for run in runs:
+        page.get_by_text(re.compile(rf"^{run['run_id']} · ")).wait_for()
