@@ -95,7 +95,7 @@ def main() -> None:
         answer = answers[name]
         print(
             f"| {name} | {answer['backend']} | {seconds:.1f} s (median of {len(times[name])}) "
-            f"| {seconds / base:.2f} | {f'≤ {ratio_target:.2f}' if ratio_target else '—'} "
+            f"| {seconds / base:.3f} | {f'≤ {ratio_target:.2f}' if ratio_target else '—'} "
             f"| {answer['test_accuracy']:.4f} "
             f"| {f'≥ {accuracy_target:.3f}' if accuracy_target else '—'} |"
         )
