@@ -711,6 +711,11 @@ def exit_now(code: int) -> None:
             pass
     atexit._run_exitfuncs()
     logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):  # whatever the exit handlers wrote
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass
     os._exit(code)
 
 

@@ -135,7 +135,8 @@ SETTINGS: dict[str, Setting] = {
             str,
             choices=PADDINGS,
             help="valid: each convolution trims kernel - 1 pixels off the feature map; "
-            "same: pads the border so only pooling shrinks it (deeper conv stacks fit).",
+            "same: pads the border so only halving (pooling or stride) shrinks it (deeper conv "
+            "stacks fit).",
         ),
         Setting(
             "conv_downsample",

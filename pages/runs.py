@@ -17,11 +17,11 @@ from ui.common import (
     delete_refusal,
     get_store,
     runs_or_stop,
+    runs_selection,
     session_owner,
     set_shown_run,
     shared_mode,
     show_damage,
-    take_runs_pick,
 )
 from ui.sidebar import load_config
 
@@ -59,13 +59,9 @@ columns = {
 }
 if shared_mode():
     columns["trained by"] = [trained_by(r["owner"]) for r in rows]
-pick = take_runs_pick(rows)
-if pick is not None:  # another page asked for these runs (the Sweep page: a sweep's trials)
-    st.session_state["runs_table"] = {"selection": {"rows": pick[0], "columns": []}}
-    st.info(
-        f"Selected {len(pick[0])} {pick[1]}; select or clear rows to change the comparison.",
-        icon=":material/checklist:",
-    )
+notice = runs_selection(rows, "runs_table")
+if notice:  # another page asked for these runs (the Sweep page: a sweep's trials)
+    st.info(notice, icon=":material/checklist:")
 picked = st.dataframe(
     pd.DataFrame(columns),
     hide_index=True,
@@ -75,7 +71,7 @@ picked = st.dataframe(
     key="runs_table",
     column_config={"test accuracy": st.column_config.NumberColumn(format="%.4f")},
 )
-# the table keeps its selection when a run is deleted (here or by another session): skip the gone
+# runs_selection remapped the selection to this table's rows: a gone run was dropped
 selected = [rows[i]["run_id"] for i in picked.selection.rows if i < len(rows)] if picked else []
 if not selected:
     st.caption("Select rows (the boxes on the left) to compare, open, delete or download runs.")

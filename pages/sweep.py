@@ -159,7 +159,8 @@ if config is not None:
         load_config(config)
         set_shown_run(best.run_id)
         st.switch_page("pages/train.py")
-    trial_runs = [t.run_id for t in summary.finished if t.run_id]
+    # a cached trial answers with an earlier trial's run: count each stored run once
+    trial_runs = list(dict.fromkeys(t.run_id for t in summary.finished if t.run_id))
     if b.button(
         f"Compare on Runs ({len(trial_runs)} trial runs)",
         key="sweep_compare",

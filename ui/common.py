@@ -90,6 +90,7 @@ DATASET_KEY = "sb_dataset"
 SHOWN_RUN_KEY = "train_shown_run"
 NOTICE_SEEN_KEY = "store_notice_seen"
 RUNS_PICK_KEY = "runs_pick"  # (run ids, why) the Runs page selects when it next opens
+RUNS_ORDER_KEY = "runs_order"  # the run ids in the order the Runs table last showed them
 
 
 def shared_mode() -> bool:
@@ -137,13 +138,35 @@ def pick_on_runs(run_ids: list[str], why: str) -> None:
     st.session_state[RUNS_PICK_KEY] = (list(run_ids), why)
 
 
-def take_runs_pick(rows: list[dict]) -> tuple[list[int], str] | None:
-    """The Runs table's row numbers to select now, and why, once after pick_on_runs."""
-    pick = st.session_state.pop(RUNS_PICK_KEY, None)
-    if not pick:
-        return None
-    wanted, why = set(pick[0]), pick[1]
-    return [i for i, row in enumerate(rows) if row["run_id"] in wanted], why
+def runs_selection(rows: list[dict], table_key: str) -> str | None:
+    """Make the Runs table's selection follow run ids, not row positions; apply a pending pick.
+
+    Streamlit keeps a dataframe's selection as row positions. The table lists the newest run
+    first, so a run stored by a sweep, another session or a delete between two reruns would
+    shift every position and silently swap the comparison. This remaps the previous selection
+    by run id before the table is drawn (dropping runs that are gone) and returns the notice of
+    a pick_on_runs, if one was waiting.
+    """
+    s = st.session_state
+    ids = [row["run_id"] for row in rows]
+    before = s.get(RUNS_ORDER_KEY)
+    state = s.get(table_key)
+    chosen = []
+    if before and state:
+        chosen = [before[i] for i in state["selection"]["rows"] if i < len(before)]
+    pick = s.pop(RUNS_PICK_KEY, None)
+    if pick:
+        chosen = list(dict.fromkeys(pick[0]))
+    s[RUNS_ORDER_KEY] = ids
+    where = {run_id: i for i, run_id in enumerate(ids)}
+    positions = [where[run_id] for run_id in chosen if run_id in where]
+    if pick or (before is not None and before != ids):
+        s[table_key] = {"selection": {"rows": positions, "columns": []}}
+    if pick:
+        return (
+            f"Selected {len(positions)} {pick[1]}; select or clear rows to change the comparison."
+        )
+    return None
 
 
 @st.cache_resource

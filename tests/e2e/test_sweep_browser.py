@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -13,7 +16,8 @@ from core.config import LayerSpec, RunConfig
 from core.store import RunStore
 from core.sweeps import EXPERIMENTS
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 TINY = RunConfig(
     layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
 )
@@ -83,3 +87,23 @@ def test_a_three_trial_learning_rate_experiment_shows_its_chart(app, page):
     expect(cards).to_have_count(3, timeout=30_000)
     for run in runs:
         page.get_by_text(re.compile(rf"^{run['run_id']} · ")).wait_for()
+
+    # a run stored meanwhile (here by the CLI) goes to the top of the table and shifts every row:
+    # the selection follows the run ids, so the same three are compared and the new one is not
+    other = subprocess.run(
+        [sys.executable, "-m", "core", "--home", str(app["home"]), "train", "--preset", "seed"]
+        + ["--train-size", "1000", "--epochs", "1", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert other.returncode == 0, other.stderr[-800:]
+    new_id = json.loads(other.stdout.strip().splitlines()[-1])["run_id"]
+    page.locator("body").press("r")
+    page.get_by_text(re.compile(r"^4 stored run\(s\) in")).wait_for(timeout=60_000)
+    settle(page)
+    expect(cards).to_have_count(3, timeout=30_000)
+    for run in runs:
+        page.get_by_text(re.compile(rf"^{run['run_id']} · ")).wait_for()
+    expect(page.get_by_text(re.compile(rf"^{new_id} · "))).to_have_count(0)
