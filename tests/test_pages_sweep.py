@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,14 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
     runner = sweeps.background(str(home), name)
     assert runner is not None and at.button(key="sweep_stop").disabled is False
 
-    # live: the table lists the trial in the queue before any has ended
+    # live: the table lists the trial in the queue before any has ended. The runner thread may
+    # not have asked Optuna for it when the page first drew: then the table has only its headers
+    table = at.dataframe[0].value
+    assert "state" in table.columns
+    deadline = time.monotonic() + 60
+    while not runner.summary().trials and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
     table = at.dataframe[0].value
     assert list(table["state"]) in (["queued"], ["running"])
     assert "learning_rate" in table.columns

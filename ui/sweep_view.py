@@ -75,7 +75,9 @@ def trial_frame(summary: SweepSummary) -> pd.DataFrame:
         row["training s"] = round(t.seconds, 1) if t.seconds else None
         row["note"] = t.message
         rows.append(row)
-    return pd.DataFrame(rows)
+    # before the runner has asked Optuna for its first trial: the headers, not a blank frame
+    columns = ["trial", "state", *names, summary.spec.objective_label, "run id", "training s"]
+    return pd.DataFrame(rows, columns=[*columns, "note"])
 
 
 def figures(home, summary: SweepSummary, title: str = "") -> list[tuple[str, object]]:
