@@ -704,18 +704,17 @@ def exit_now(code: int) -> None:
     import atexit
     import logging
 
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+    def flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass
+
+    flush()
     atexit._run_exitfuncs()
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):  # whatever the exit handlers wrote
-        try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass
+    flush()  # whatever the exit handlers wrote
     os._exit(code)
 
 

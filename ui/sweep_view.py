@@ -76,8 +76,16 @@ def trial_frame(summary: SweepSummary) -> pd.DataFrame:
         row["note"] = t.message
         rows.append(row)
     # before the runner has asked Optuna for its first trial: the headers, not a blank frame
-    columns = ["trial", "state", *names, summary.spec.objective_label, "run id", "training s"]
-    return pd.DataFrame(rows, columns=[*columns, "note"])
+    columns = [
+        "trial",
+        "state",
+        *names,
+        summary.spec.objective_label,
+        "run id",
+        "training s",
+        "note",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def figures(home, summary: SweepSummary, title: str = "") -> list[tuple[str, object]]:
