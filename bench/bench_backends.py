@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.backends import BACKENDS, choose, installed  # noqa: E402
-from core.config import PRESETS  # noqa: E402
+from core.runtime import BACKENDS, choose, installed  # noqa: E402
+from core.spec.presets import PRESETS  # noqa: E402
 
 NETWORKS = {
     "seed (dense)": PRESETS["seed"],
@@ -37,11 +37,12 @@ NETWORKS = {
 CHILD = """
 import json, os, statistics, sys, time
 sys.path.insert(0, {root!r})
-from core.config import RunConfig
-from core.datasets import load_dataset
-from core.model import build_model
-from core.training import prepare_arrays, seed_everything, steps_per_execution
-from core.backends import describe_device
+from core.spec.config import RunConfig
+from core.data.registry import load_dataset
+from core.learn.model import build_model
+from core.learn.training import prepare_arrays, seed_everything
+from core.learn.pace import steps_per_execution
+from core.runtime import describe_device
 config = RunConfig.from_json({config!r}).replace(train_size={images}, epochs={epochs})
 data = load_dataset()
 seed_everything(0)

@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_training import machine  # noqa: E402
-from core import images  # noqa: E402
-from core.analyst import Analyst  # noqa: E402
-from core.config import LayerSpec, RunConfig  # noqa: E402
-from core.datasets import load_dataset  # noqa: E402
+from core.data import images, reading  # noqa: E402
+from core.data.registry import load_dataset  # noqa: E402
+from core.run.analyst import Analyst  # noqa: E402
+from core.spec.config import LayerSpec, RunConfig  # noqa: E402
 from core.store import RunStore  # noqa: E402
 from tests.photos import phone_photo, photo_like  # noqa: E402
 
@@ -65,9 +65,9 @@ def main() -> None:
         print(f"   {name:30s} {len(blob) / 1e6:6.2f} MB  {seconds * 1000:8.1f} ms")
     phone = files["phone-style JPEG, 4032x3024"]
     with_draft = median_seconds(lambda: images.prepare(phone), args.repeats)
-    images.WORK_SIDE, saved = 100_000, images.WORK_SIDE  # draft never reduces below this
+    reading.WORK_SIDE, saved = 100_000, reading.WORK_SIDE  # draft never reduces below this
     without = median_seconds(lambda: images.prepare(phone), args.repeats)
-    images.WORK_SIDE = saved
+    reading.WORK_SIDE = saved
     print(
         f"   phone photo without draft decoding: {without * 1000:.1f} ms "
         f"(draft decoding is {without / with_draft:.1f}x faster)"
@@ -75,8 +75,8 @@ def main() -> None:
 
     print("\n2. model process vs in-process, median of", args.repeats)
     with tempfile.TemporaryDirectory() as home:
-        from core import explain
-        from core.training import train
+        from core.learn import explain
+        from core.learn.training import train
 
         store = RunStore(home)
         run = train(RunConfig(layers=(LayerSpec(units=128),), epochs=1), data, store=store)

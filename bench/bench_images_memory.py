@@ -36,7 +36,8 @@ from tests.test_images import HOSTILE, tiff_of  # noqa: E402
 CHILD = """
 import json, resource, sys, threading, time
 sys.path.insert(0, {root!r})
-from core.images import ImageRefused, prepare
+from core.data.reading import ImageRefused
+from core.data.images import prepare
 data = open({path!r}, "rb").read()
 outcome = "prepared"
 

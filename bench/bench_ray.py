@@ -23,9 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.config import LayerSpec, RunConfig  # noqa: E402
-from core.jobs import JobQueue, LocalExecutor  # noqa: E402
-from core.ray_executor import RayExecutor  # noqa: E402
+from core.run.local import LocalExecutor
+from core.run.queue import JobQueue  # noqa: E402
+from core.run.ray_executor import RayExecutor  # noqa: E402
+from core.spec.config import LayerSpec, RunConfig  # noqa: E402
 from core.store import RunStore  # noqa: E402
 
 

@@ -29,17 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import PRESETS  # noqa: E402
-from core.datasets import describe_source, load_dataset  # noqa: E402
+from core.data.registry import describe_source, load_dataset  # noqa: E402
+from core.learn.pace import steps_per_execution  # noqa: E402
+from core.learn.training import prepare_arrays, seed_everything, train  # noqa: E402
+from core.runtime import current_backend  # noqa: E402
+from core.runtime import this_device as describe_device  # noqa: E402
+from core.spec.presets import PRESETS  # noqa: E402
 from core.store import RunStore  # noqa: E402
-from core.training import (  # noqa: E402
-    current_backend,
-    describe_device,
-    prepare_arrays,
-    seed_everything,
-    steps_per_execution,
-    train,
-)
 
 
 def machine() -> str:
@@ -69,7 +65,7 @@ def machine() -> str:
 def bare_fit(config, data) -> float:
     """What a person writes by hand: seed, build, compile, fit. Timed: the fit call."""
 
-    from core.model import build_model
+    from core.learn.model import build_model
 
     seed_everything(config.seed)
     x, y, _ = prepare_arrays(config, data)

@@ -32,8 +32,6 @@ environment, so tests can use limits of a few kilobytes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import fcntl
 import json
 import math
@@ -49,45 +47,28 @@ from urllib.parse import quote
 
 import numpy as np
 
-from core.config import RunConfig
-from core.results import RunResult
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    dataset TEXT NOT NULL,
-    architecture TEXT NOT NULL,
-    params INTEGER NOT NULL,
-    epochs INTEGER NOT NULL,
-    test_accuracy REAL NOT NULL,
-    test_loss REAL NOT NULL,
-    train_seconds REAL NOT NULL,
-    images_per_second REAL NOT NULL,
-    device TEXT NOT NULL,
-    data_source TEXT NOT NULL,
-    train_size INTEGER NOT NULL,
-    config_json TEXT NOT NULL
+from core.errors import PlaygroundError
+from core.files import (
+    discard,
+    discard_quietly,
+    folder_size,
+    format_size,
+    fsync_folder,
+    process_alive,
+    swap_in,
 )
-"""
-# Columns added after the first release: an older index gets them with ALTER TABLE ADD COLUMN.
-ADDED_COLUMNS = {
-    "backend": "TEXT NOT NULL DEFAULT ''",
-    "data_id": "TEXT NOT NULL DEFAULT ''",
-    "owner": "TEXT NOT NULL DEFAULT ''",  # the session that started it, on a shared server
-    "size_bytes": "INTEGER NOT NULL DEFAULT 0",  # the run folder on disk
-    "used_at": "REAL NOT NULL DEFAULT 0",  # last save or get(): the eviction order
-    "executor": "TEXT NOT NULL DEFAULT 'local'",  # where it trained: local or ray
-}
-# What a row of an index that could not be migrated (a read-only store) reads as.
-ROW_DEFAULTS = {
-    "backend": "",
-    "data_id": "",
-    "owner": "",
-    "size_bytes": 0,
-    "used_at": 0.0,
-    "executor": "local",
-}
+from core.home import default_home
+from core.spec.config import RunConfig
+from core.spec.results import RunResult
+from core.store_index import (
+    ADDED_COLUMNS,
+    ROW_DEFAULTS,
+    SCHEMA,
+    insert_statement,
+    is_garbage,
+    row_of,
+)
+
 INDEX_FILE = "index.sqlite"
 MODEL_FILE = "model.keras"
 RESULT_FILE = "result.json"
@@ -104,25 +85,8 @@ USE_RESOLUTION_S = 60.0
 T = TypeVar("T")
 
 
-class StoreError(Exception):
+class StoreError(PlaygroundError):
     """The store cannot do what was asked; the message is one sentence for the person."""
-
-
-def default_home() -> Path:
-    """PLAYGROUND_HOME, else a folder in the user's cache directory."""
-    if os.environ.get("PLAYGROUND_HOME"):
-        return Path(os.environ["PLAYGROUND_HOME"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "dl-playground"
-
-
-def format_size(n_bytes: float) -> str:
-    """Bytes as people read them (decimal units, as the limits are given): 233 MB, 4.8 GB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n_bytes >= scale:
-            value = n_bytes / scale
-            return f"{value:.1f} {unit}" if value < 10 else f"{value:,.0f} {unit}"
-    return f"{int(n_bytes)} bytes"
 
 
 class RunStore:
@@ -215,7 +179,7 @@ class RunStore:
                 with contextlib.closing(self._connect()) as db:
                     return work(db)
             except sqlite3.DatabaseError as exc:
-                if attempt == 1 and _is_garbage(exc) and not self.read_only:
+                if attempt == 1 and is_garbage(exc) and not self.read_only:
                     try:
                         self._rebuild_index()
                     except (OSError, sqlite3.Error) as again:
@@ -229,12 +193,12 @@ class RunStore:
 
     def _index_sentence(self, exc: sqlite3.DatabaseError) -> str:
         where = self.index_path
-        if _is_garbage(exc) and self.read_only:
+        if is_garbage(exc) and self.read_only:
             return (
                 f"The run index {where} is damaged ({exc}) and this store is read-only, so it "
                 "cannot be rebuilt; make the folder writable or delete the file."
             )
-        if _is_garbage(exc):
+        if is_garbage(exc):
             return f"The run index {where} is still damaged ({exc}) after a rebuild; delete it."
         if "locked" in str(exc) or "busy" in str(exc):
             return f"The run index {where} is busy (another process is writing); try again."
@@ -255,7 +219,7 @@ class RunStore:
                     db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
             if "size_bytes" not in present:
                 for row in db.execute("SELECT run_id FROM runs").fetchall():
-                    size = _folder_size(self.run_dir(row["run_id"]))
+                    size = folder_size(self.run_dir(row["run_id"]))
                     db.execute(
                         "UPDATE runs SET size_bytes = ? WHERE run_id = ?", (size, row["run_id"])
                     )
@@ -275,7 +239,7 @@ class RunStore:
                     db.execute("SELECT count(*) FROM runs").fetchone()
                 return  # healthy now: the other process rebuilt it while we waited
             except sqlite3.DatabaseError as exc:
-                if not _is_garbage(exc):
+                if not is_garbage(exc):
                     return  # e.g. no table yet; _prepare makes it
             stamp = time.strftime("%Y%m%d-%H%M%S")
             aside = self.index_path.with_name(f"{INDEX_FILE}.damaged-{stamp}")
@@ -295,8 +259,8 @@ class RunStore:
                     except StoreError:
                         skipped += 1
                         continue
-                    row = _row(result, _folder_size(folder), used_at=result.created_at)
-                    db.execute(*_insert(row))
+                    row = row_of(result, folder_size(folder), used_at=result.created_at)
+                    db.execute(*insert_statement(row))
                     recovered += 1
                 db.execute("COMMIT")
         self.notice = (
@@ -329,14 +293,14 @@ class RunStore:
             record = {**result.summary(), "cached": False}
             record.update(history=result.history, confusion=result.confusion)
             (staging / RESULT_FILE).write_text(json.dumps(record, indent=1))
-            _fsync_dir(staging)
-            size = _folder_size(staging)
+            fsync_folder(staging)
+            size = folder_size(staging)
             if size > self.limit_bytes:
                 raise StoreError(
                     f"This run needs {format_size(size)} but the whole store may hold only "
                     f"{format_size(self.limit_bytes)}; raise PLAYGROUND_STORE_LIMIT_GB."
                 )
-            row = _row(result, size, used_at=time.time())
+            row = row_of(result, size, used_at=time.time())
             evicted = self._index(lambda db: self._commit(db, row, staging, replace))
         except OSError as exc:
             raise StoreError(
@@ -348,7 +312,7 @@ class RunStore:
         if evicted is None:  # another process stored it first: everyone reports that one
             return self.get(result.run_id) or result
         for run_id in evicted:  # rows are gone, so these folders no longer count
-            _discard_quietly(self.run_dir(run_id), self.runs_dir)
+            discard_quietly(self.run_dir(run_id), self.runs_dir)
         if evicted:
             result.message = (
                 f"To stay within the store's limit of {format_size(self.limit_bytes)}, the least "
@@ -389,12 +353,12 @@ class RunStore:
                 evicted.append(other["run_id"])
                 total -= other["size_bytes"]
             if final.exists():  # the run being replaced, or an orphan of a crashed save
-                _swap_in(staging, final)
-                _discard_quietly(staging, self.runs_dir)  # now holds the old folder
+                swap_in(staging, final)
+                discard_quietly(staging, self.runs_dir)  # now holds the old folder
             else:
                 os.rename(staging, final)
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-            db.execute(*_insert(row))
+            db.execute(*insert_statement(row))
             db.execute("COMMIT")
             return evicted
         except BaseException:
@@ -411,7 +375,7 @@ class RunStore:
         folder = self.run_dir(run_id)
         if folder.exists():
             try:
-                _discard(folder, self.runs_dir)
+                discard(folder, self.runs_dir)
             except OSError as exc:
                 raise StoreError(
                     f"Run {run_id}'s folder {folder} could not be removed ({exc.strerror})."
@@ -540,7 +504,7 @@ class RunStore:
         """What the stored runs take on disk, as measured when each was saved."""
         # Rows of an index too old to have size_bytes (a read-only store) are measured now.
         return sum(
-            row["size_bytes"] or _folder_size(self.run_dir(row["run_id"]))
+            row["size_bytes"] or folder_size(self.run_dir(row["run_id"]))
             for row in self.list_runs()
         )
 
@@ -562,7 +526,9 @@ class RunStore:
 
     def load_model(self, run_id: str):
         """The trained Keras model of a stored run (imports Keras); StoreError if unusable."""
-        from core.model import keras  # sets the backend before Keras loads
+        from core.runtime import import_keras
+
+        keras = import_keras()
 
         path = self._stored_file(run_id, MODEL_FILE)
         try:
@@ -589,7 +555,7 @@ class RunStore:
                 pid = int(path.name.split("-")[2])
             except (IndexError, ValueError):
                 continue
-            if not _alive(pid):
+            if not process_alive(pid):
                 shutil.rmtree(path, ignore_errors=True)
         for path in self.runs_dir.glob(".trash-*"):
             shutil.rmtree(path, ignore_errors=True)
@@ -621,103 +587,3 @@ def _env_number(name: str, default: float, unit: str) -> float:
             f"{default:g}."
         )
     return value
-
-
-def _is_garbage(exc: sqlite3.DatabaseError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT) or (
-        code is None and ("not a database" in str(exc) or "malformed" in str(exc))
-    )
-
-
-def _row(result: RunResult, size: int, used_at: float) -> dict:
-    return {
-        "run_id": result.run_id,
-        "created_at": result.created_at,
-        "dataset": result.config.dataset,
-        "architecture": result.config.describe(),
-        "params": result.params,
-        "epochs": result.epochs_trained,
-        "test_accuracy": result.test_accuracy,
-        "test_loss": result.test_loss,
-        "train_seconds": result.train_seconds,
-        "images_per_second": result.images_per_second,
-        "device": result.device,
-        "data_source": result.data_source,
-        "train_size": result.train_size,
-        "config_json": result.config.to_json(),
-        "backend": result.backend,
-        "executor": result.executor or "local",
-        "data_id": result.data_id,
-        "owner": "",
-        "size_bytes": size,
-        "used_at": used_at,
-    }
-
-
-def _insert(row: dict) -> tuple[str, tuple]:
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    return f"INSERT INTO runs ({columns}) VALUES ({marks})", tuple(row.values())
-
-
-def _folder_size(folder: Path) -> int:
-    try:
-        return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
-    except OSError:
-        return 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _discard(folder: Path, parent: Path) -> None:
-    # Rename first so the name is free at once; the slow delete can then fail harmlessly.
-    trash = parent / f".trash-{folder.name}-{uuid.uuid4().hex[:8]}"
-    os.rename(folder, trash)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
-def _discard_quietly(folder: Path, parent: Path) -> None:
-    # Its row is already gone, so a leftover is only disk space: the next open sweeps .trash-*.
-    with contextlib.suppress(OSError):
-        _discard(folder, parent)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-_renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    """Put `staging` at `final`'s name in one step; the old folder ends up at `staging`'s name.
-
-    Linux's renameat2(RENAME_EXCHANGE) swaps two names atomically, so a reader never finds the
-    run missing. Where it is unavailable, the old folder moves aside first (a brief gap).
-    """
-    if _renameat2 is not None:
-        done = _renameat2(
-            _AT_FDCWD, os.fsencode(staging), _AT_FDCWD, os.fsencode(final), _RENAME_EXCHANGE
-        )
-        if done == 0:
-            return
-        code = ctypes.get_errno()
-        if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-            raise OSError(code, os.strerror(code), str(final))
-    aside = staging.with_name(staging.name + "-old")
-    os.rename(final, aside)
-    os.rename(staging, final)
-    os.rename(aside, staging)
-
-
-def _fsync_dir(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())

@@ -16,7 +16,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.datasets import load_dataset, sample_path, write_sample  # noqa: E402
+from core.data.registry import load_dataset  # noqa: E402
+from core.data.sources import sample_path, write_sample
 
 SEED = 20240601  # fixed so the file can be rebuilt byte for byte
 

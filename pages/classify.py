@@ -3,28 +3,27 @@
 import numpy as np
 import streamlit as st
 
-from core import charts
-from core.config import preset
-from core.datasets import DatasetUnavailable
-from core.images import MAX_FILE_MB, PreparedImage, doubts, encode_png
-from core.jobs import QueueFull
-from core.pictures import saliency_overlay, upscale
-from ui.common import (
+from core.data.dataset import DatasetUnavailable
+from core.data.familiar import doubts
+from core.data.images import PreparedImage, encode_png
+from core.data.reading import MAX_FILE_MB
+from core.run.queue import QueueFull
+from core.show import charts
+from core.show.pictures import saliency_overlay, upscale
+from core.spec.presets import preset
+from ui.engine import (
     answer_or_stop,
     data_reference,
-    dataset_label,
     dataset_or_stop,
     get_analyst,
     get_queue,
     get_store,
-    pick_run,
-    picture_size,
-    preparation,
     prepared_upload,
     runs_warming_the_model,
-    session_owner,
-    stored_run_or_stop,
 )
+from ui.notes import dataset_label, picture_size, preparation
+from ui.runs import pick_run, stored_run_or_stop
+from ui.session import session_owner
 
 EXAMPLES = 6
 TOP_K = 5

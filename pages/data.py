@@ -4,11 +4,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.datasets import DATASETS, Dataset, DatasetUnavailable, dataset_names, describe_source
-from core.imports import find_dataset
-from ui.common import DEFAULT_DATASET, class_means, dataset_label, get_dataset
+from core.data.catalog import find_dataset
+from core.data.dataset import Dataset, DatasetUnavailable
+from core.data.registry import dataset_names, describe_source
+from core.data.sources import DATASETS
+from core.show import charts
+from ui.engine import class_means, get_dataset
 from ui.importer import SHOW, import_form, imported_list, imported_report
+from ui.notes import dataset_label
+from ui.session import DEFAULT_DATASET
 
 EXAMPLES_PER_CLASS = 12
 

@@ -4,19 +4,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.evaluation import misclassified, per_class_report
+from core.learn.evaluation import misclassified, per_class_report
+from core.show import charts
 from core.store import StoreError
-from ui.common import (
-    dataset_label,
-    dataset_or_stop,
-    get_store,
-    run_label,
-    runs_or_stop,
-    show_damage,
-    shown_run,
-    stored_run_or_stop,
-)
+from ui.engine import dataset_or_stop, get_store, runs_or_stop
+from ui.notes import dataset_label
+from ui.runs import run_label, show_damage, stored_run_or_stop
+from ui.session import shown_run
 
 GALLERY_SIZE = 24
 

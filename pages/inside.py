@@ -3,20 +3,19 @@
 import numpy as np
 import streamlit as st
 
-from core import charts
-from core.analyst import LayerViews, Projection
-from core.datasets import FASHION_CLASSES
-from core.evaluation import softmax
-from core.pictures import PLUMBING, grey_picture, lit_picture, tile, upscale, weight_picture
-from ui.common import (
+from core.data.sources import FASHION_CLASSES
+from core.learn.evaluation import softmax
+from core.run.analyst import LayerViews, Projection
+from core.show import charts
+from core.show.pictures import PLUMBING, grey_picture, lit_picture, tile, upscale, weight_picture
+from ui.engine import (
     answer_or_stop,
     dataset_or_stop,
     get_analyst,
     get_store,
-    pick_run,
     runs_warming_the_model,
-    stored_run_or_stop,
 )
+from ui.runs import pick_run, stored_run_or_stop
 
 PROJECTED = 2000  # test images in the 2-D map
 UNITS_SHOWN = 64  # first-layer units drawn as pictures

@@ -6,23 +6,17 @@ import io
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.backends import label as device_label
-from core.config import ConfigError
-from core.datasets import DatasetUnavailable
-from core.export import reproduce_script
-from core.store import StoreError, format_size
-from ui.common import (
-    dataset_label,
-    delete_refusal,
-    get_store,
-    runs_or_stop,
-    runs_selection,
-    session_owner,
-    set_shown_run,
-    shared_mode,
-    show_damage,
-)
+from core.data.dataset import DatasetUnavailable
+from core.files import format_size
+from core.runtime import label as device_label
+from core.show import charts
+from core.show.export import reproduce_script
+from core.spec.settings import ConfigError
+from core.store import StoreError
+from ui.engine import get_store, runs_or_stop
+from ui.notes import dataset_label
+from ui.runs import delete_refusal, runs_selection, show_damage
+from ui.session import session_owner, set_shown_run, shared_mode
 from ui.sidebar import load_config
 
 st.title("Runs")

@@ -8,19 +8,13 @@ import math
 
 import streamlit as st
 
-from core import sweeps
-from core.datasets import DatasetUnavailable
-from core.jobs import QueueFull
-from ui.common import (
-    dataset_choice,
-    dataset_or_stop,
-    get_dataset,
-    get_queue,
-    get_store,
-    pick_on_runs,
-    session_owner,
-    set_shown_run,
-)
+from core.data.dataset import DatasetUnavailable
+from core.run.queue import QueueFull
+from core.sweeps import study
+from core.sweeps.runner import background, start_background
+from core.sweeps.space import EXPERIMENTS, SAMPLERS, SweepError, SweepSpec
+from ui.engine import dataset_or_stop, get_dataset, get_queue, get_store
+from ui.session import dataset_choice, pick_on_runs, session_owner, set_shown_run
 from ui.sidebar import load_config, sidebar_config
 from ui.sweep_view import best_card, draw_figures, space_builder, trial_frame
 
@@ -52,14 +46,14 @@ ask = st.segmented_control(
 title, problem = "", None
 if ask == "My own space":
     space, problem = space_builder()
-    sampler = st.selectbox("Sampler", sweeps.SAMPLERS, key="sweep_sampler")
+    sampler = st.selectbox("Sampler", SAMPLERS, key="sweep_sampler")
     trials = st.number_input("Trials", 1, 200, 8, key="sweep_trials_own")
 else:
-    experiment = sweeps.EXPERIMENTS[
+    experiment = EXPERIMENTS[
         st.selectbox(
             "Question",
-            list(sweeps.EXPERIMENTS),
-            format_func=lambda k: sweeps.EXPERIMENTS[k].title,
+            list(EXPERIMENTS),
+            format_func=lambda k: EXPERIMENTS[k].title,
             key="sweep_experiment",
         )
     ]
@@ -72,22 +66,22 @@ else:
 spec = None
 if not problem:
     try:
-        spec = sweeps.SweepSpec(base, space, int(trials), sampler=sampler).checked()
-    except sweeps.SweepError as exc:
+        spec = SweepSpec(base, space, int(trials), sampler=sampler).checked()
+    except SweepError as exc:
         problem = str(exc)
 problem = problem or error
 if problem:
     st.error(problem, icon=":material/block:")
 name = spec.default_name() if spec else st.session_state.get(NAME_KEY)
 shown = st.session_state.get(NAME_KEY)
-runner = sweeps.background(home, shown) if shown else None
+runner = background(home, shown) if shown else None
 active = bool(runner and runner.alive)
 
 
 def start() -> None:
     try:
-        sweeps.start_background(home, name, queue, store, data, spec, session=session_owner())
-    except (sweeps.SweepError, QueueFull) as exc:
+        start_background(home, name, queue, store, data, spec, session=session_owner())
+    except (SweepError, QueueFull) as exc:
         st.session_state.sweep_notice = str(exc)
         return
     st.session_state[NAME_KEY] = name
@@ -115,7 +109,7 @@ if st.session_state.get("sweep_notice"):
 if st.session_state.get("sweep_done_notice"):
     st.success(st.session_state.pop("sweep_done_notice"), icon=":material/check:")
 
-past = sweeps.names(home)
+past = study.names(home)
 if past and not active:
     with st.expander(f"Earlier sweeps ({len(past)})"):
         picked = st.selectbox("Show", past, index=None, key="sweep_pick")
@@ -126,9 +120,9 @@ if not shown or shown not in past:
     st.stop()
 
 
-def current() -> sweeps.SweepSummary:
-    live = sweeps.background(home, shown)
-    return live.summary() if live is not None else sweeps.summary(home, shown)
+def current() -> study.SweepSummary:
+    live = background(home, shown)
+    return live.summary() if live is not None else study.summary(home, shown)
 
 
 @st.fragment(run_every=POLL_SECONDS if active else None)
@@ -142,7 +136,7 @@ def live_view() -> None:
         text=f"Sweep `{shown}`: {now.ended} of {now.spec.trials} trial(s) ended"
         + (" · running" if now.running else ""),
     )
-    runner_now = sweeps.background(home, shown)
+    runner_now = background(home, shown)
     if runner_now is not None and runner_now.error:
         st.error(runner_now.error)
     st.dataframe(trial_frame(now), hide_index=True, width="stretch", key="sweep_table")
@@ -175,11 +169,11 @@ if config is not None:
 def run_more(more: int) -> None:
     """Add trials to the shown sweep and resume it on its own dataset (its trials are kept)."""
     try:
-        old = sweeps.summary(home, shown).spec
+        old = study.summary(home, shown).spec
         sweep_data = get_dataset(old.base.dataset)
-        sweeps.extend(home, shown, old.trials + more)
-        sweeps.start_background(home, shown, queue, store, sweep_data, session=session_owner())
-    except (sweeps.SweepError, QueueFull, DatasetUnavailable) as exc:
+        study.extend(home, shown, old.trials + more)
+        start_background(home, shown, queue, store, sweep_data, session=session_owner())
+    except (SweepError, QueueFull, DatasetUnavailable) as exc:
         st.session_state.sweep_notice = str(exc)
         return
     st.session_state.sweep_notice = None
@@ -187,8 +181,8 @@ def run_more(more: int) -> None:
 
 def delete_shown() -> None:
     try:
-        sweeps.delete(home, shown)
-    except sweeps.SweepError as exc:
+        study.delete(home, shown)
+    except SweepError as exc:
         st.session_state.sweep_notice = str(exc)
         return
     st.session_state[NAME_KEY] = None

@@ -5,26 +5,18 @@ import math
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.backends import label as device_label
-from core.backends import resolve
-from core.config import ConfigError, count_params
-from core.datasets import describe_source
-from core.jobs import QueueFull
+from core.data.registry import describe_source
+from core.run.queue import QueueFull
+from core.runtime import label as device_label
+from core.runtime import resolve
+from core.show import charts
+from core.spec.plan import count_params
+from core.spec.settings import ConfigError
 from core.store import StoreError
-from ui.common import (
-    backend_note,
-    dataset_choice,
-    dataset_or_stop,
-    get_queue,
-    get_store,
-    layer_frame,
-    session_owner,
-    set_shown_run,
-    show_damage,
-    shown_run,
-    time_note,
-)
+from ui.engine import dataset_or_stop, get_queue, get_store
+from ui.notes import backend_note, layer_frame, time_note
+from ui.runs import show_damage
+from ui.session import dataset_choice, session_owner, set_shown_run, shown_run
 from ui.sidebar import sidebar_config
 
 POLL_SECONDS = 0.5

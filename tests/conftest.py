@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def full_data():
     """The full real Fashion-MNIST set; CI installs Debian's dataset-fashion-mnist for it."""
-    from core.datasets import load_dataset
+    from core.data.registry import load_dataset
 
     data = load_dataset("fashion_mnist")
     assert not data.is_sample, (
@@ -40,9 +40,9 @@ def trained(tmp_path_factory, full_data):
 
     Returns (home, dense RunResult, conv RunResult). Tests only read from this store.
     """
-    from core.config import LayerSpec, RunConfig
+    from core.learn.training import train
+    from core.spec.config import LayerSpec, RunConfig
     from core.store import RunStore
-    from core.training import train
 
     home = tmp_path_factory.mktemp("trained-home")
     store = RunStore(home)

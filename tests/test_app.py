@@ -22,13 +22,13 @@ def test_data_page_shows_source_and_examples(full_data):
 
 
 def test_data_page_says_when_it_runs_on_the_sample(monkeypatch, tmp_path):
-    from core import datasets
+    from core.data import registry, sources
 
     monkeypatch.delenv("PLAYGROUND_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("PLAYGROUND_NO_DOWNLOAD", "1")
-    monkeypatch.setattr(datasets, "DEBIAN_DIR", tmp_path / "none")
-    datasets._cache.clear()
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "none")
+    registry._cache.clear()
     st.cache_resource.clear()  # the page's dataset cache may hold the full set from another test
     try:
         at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=60)
@@ -38,7 +38,7 @@ def test_data_page_says_when_it_runs_on_the_sample(monkeypatch, tmp_path):
         assert "bundled sample" in warning and "5,000 training" in warning
         assert "apt-get install dataset-fashion-mnist" in warning
     finally:
-        datasets._cache.clear()
+        registry._cache.clear()
         st.cache_resource.clear()
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from core import datasets
-from core.backends import BACKENDS, choose, installed, label, resolve, unavailable_reason
-from core.config import PRESETS, LayerSpec, RunConfig
-from core.datasets import load_from_sources
+from core.data import dataset, sources
+from core.data.sources import load_from_sources
+from core.runtime import BACKENDS, choose, installed, label, resolve, unavailable_reason
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
@@ -33,8 +34,8 @@ TINY_CONV = RunConfig(
 CHILD = """
 import json, sys
 sys.path.insert(0, {root!r})
-from core.config import RunConfig
-from core.training import train
+from core.spec.config import RunConfig
+from core.learn.training import train
 result = train(RunConfig.from_json({config!r}))
 print(json.dumps(result.summary()))
 """
@@ -79,7 +80,7 @@ def test_auto_follows_the_measured_rule():
 
 @pytest.mark.skipif(installed("torch"), reason="PyTorch is installed on this machine")
 def test_an_uninstalled_backend_gives_one_sentence(tmp_path):
-    from core.backends import BackendUnavailable
+    from core.runtime import BackendUnavailable
 
     reason = unavailable_reason("torch")
     assert reason and "pip install 'torch'" in reason and reason.endswith(".")
@@ -98,7 +99,7 @@ def test_an_uninstalled_backend_gives_one_sentence(tmp_path):
 
 
 def test_dense_steps_run_many_per_call_and_conv_steps_one():
-    from core.training import steps_per_execution
+    from core.learn.pace import steps_per_execution
 
     assert steps_per_execution(PRESETS["seed"], (28, 28), gpu=False) >= 16
     assert steps_per_execution(PRESETS["cnn"], (28, 28), gpu=False) == 1
@@ -109,7 +110,9 @@ def test_dense_steps_run_many_per_call_and_conv_steps_one():
 
 def test_progress_twice_a_second_and_stop_within_a_second(full_data):
     """With many steps per call (this process's backend), the live view and Stop stay live."""
-    from core.training import CancelToken, current_backend, steps_per_execution, train
+    from core.learn.pace import steps_per_execution
+    from core.learn.training import CancelToken, train
+    from core.runtime import current_backend
 
     config = PRESETS["seed"].replace(epochs=30)
     assert steps_per_execution(config, (28, 28), gpu=False) > 1
@@ -142,16 +145,16 @@ def test_run_id_knows_its_data(full_data, tmp_path, monkeypatch):
     # the same four files from another folder: the same content, the same run
     env_dir = tmp_path / "copy"
     env_dir.mkdir()
-    for name in datasets.IDX_FILES.values():
+    for name in sources.IDX_FILES.values():
         shutil.copy(Path(full_data.source_detail) / name, env_dir / name)
     monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(env_dir))
-    copy = load_from_sources("fashion_mnist", datasets.DATASETS["fashion_mnist"].sources())
+    copy = load_from_sources("fashion_mnist", sources.DATASETS["fashion_mnist"].sources())
     assert copy.source == "env" and full_data.source != "env"
     assert config.run_id_for(copy.fingerprint) == config.run_id_for(full_data.fingerprint)
     # the bundled sample is other data: another run
-    sample = datasets.Dataset(
+    sample = dataset.Dataset(
         "fashion_mnist",
-        *datasets.load_sample(datasets.sample_path("fashion_mnist")),
+        *sources.load_sample(sources.sample_path("fashion_mnist")),
         class_names=full_data.class_names,
         source="sample",
         source_detail="",
@@ -188,8 +191,8 @@ def test_a_jax_trainer_saves_and_loads_without_importing_tensorflow(tmp_path):
     a process that trains on JAX must not pay that on every first save. Its compiled steps are
     cached on disk."""
     code = (
-        "import sys; from core.config import PRESETS; from core.store import RunStore; "
-        "from core.training import train; "
+        "import sys; from core.spec.presets import PRESETS; from core.store import RunStore; "
+        "from core.learn.training import train; "
         f"store = RunStore({str(tmp_path)!r}); "
         "result = train(PRESETS['seed'].replace(epochs=1, train_size=640, backend='jax'), "
         "store=store); "

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from picture_sets import shape_entries, simple_entries, write_folder, write_zip
 
-from core.config import LayerSpec, RunConfig
+from core.spec.config import LayerSpec, RunConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(layers=(LayerSpec(units=8),), epochs=1, batch_size=8)

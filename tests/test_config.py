@@ -8,15 +8,11 @@ import sys
 
 import pytest
 
-from core.config import (
-    PRESETS,
-    ConfigError,
-    LayerSpec,
-    RunConfig,
-    count_params,
-    layer_table,
-    validate,
-)
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.plan import count_params, layer_table
+from core.spec.presets import PRESETS
+from core.spec.settings import ConfigError
+from core.spec.validate import validate
 
 CONV = LayerSpec(kind="conv", filters=8, kernel_size=3)
 
@@ -86,7 +82,10 @@ def test_run_id_is_stable_and_content_based():
     assert rid(config) != rid(config.replace(learning_rate=config.learning_rate * 2))
     assert rid(config) != config.run_id_for("fedcba9876543210")  # other data, other run
     # the same id from a fresh interpreter with a different hash seed
-    code = "from core.config import PRESETS; print(PRESETS['cnn'].run_id_for('0123456789abcdef'))"
+    code = (
+        "from core.spec.presets import PRESETS; "
+        "print(PRESETS['cnn'].run_id_for('0123456789abcdef'))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -121,7 +120,7 @@ def test_bad_query_parameters_fall_back_with_a_notice():
 def test_layer_table_matches_keras():
     import keras
 
-    from core.model import make_model
+    from core.learn.model import make_model
 
     configs = [
         PRESETS["seed"],

@@ -12,17 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import datasets
-from core.datasets import (
-    FASHION_CLASSES,
-    IDX_FILES,
-    DataError,
-    DatasetUnavailable,
-    describe_source,
-    load_from_sources,
-    read_idx,
-    sample_path,
-)
+from core.data import sources
+from core.data.dataset import DataError, DatasetUnavailable
+from core.data.registry import describe_source
+from core.data.sources import FASHION_CLASSES, IDX_FILES, load_from_sources, read_idx, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,13 +44,13 @@ def isolated(tmp_path, monkeypatch):
     """No real source is visible: empty Keras home, a missing Debian dir, downloads off."""
     monkeypatch.delenv("PLAYGROUND_DATA_DIR", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    monkeypatch.setattr(datasets, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(sources, "DEBIAN_DIR", tmp_path / "no-debian")
     monkeypatch.setenv("PLAYGROUND_NO_DOWNLOAD", "1")
     return tmp_path
 
 
 def load():
-    return load_from_sources("fashion_mnist", datasets.DATASETS["fashion_mnist"].sources())
+    return load_from_sources("fashion_mnist", sources.DATASETS["fashion_mnist"].sources())
 
 
 def test_full_set_from_debian_package(full_data):
@@ -160,7 +153,7 @@ def test_read_idx_rejects_label_file_as_images(full_data, tmp_path):
 
 
 def test_nothing_at_all_is_a_clear_error(isolated, monkeypatch, tmp_path):
-    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "no-sample")
+    monkeypatch.setattr(sources, "DATA_DIR", tmp_path / "no-sample")
     with pytest.raises(DatasetUnavailable) as info:
         load()
     assert "No source of Fashion-MNIST could be loaded" in str(info.value)
@@ -173,7 +166,7 @@ def test_bundled_sample_is_real_stratified_and_small(full_data):
     # gives 2.14 MB (WebP/PNG/JPEG 2000 lossless, bz2 and context models did worse; see
     # data/make_sample.py). This bound keeps the file from growing past what was measured.
     assert path.stat().st_size <= 2_150_000
-    x_train, y_train, x_test, y_test = datasets.load_sample(path)
+    x_train, y_train, x_test, y_test = sources.load_sample(path)
     assert np.bincount(y_train, minlength=10).min() >= 500
     assert np.bincount(y_test, minlength=10).min() >= 100
     # real images: each sample image is one of the full set's, with the same label
@@ -205,6 +198,6 @@ def test_mnist_is_a_registry_entry(isolated, full_data):
         x_test=full_data.x_test[:20],
         y_test=full_data.y_test[:20],
     )
-    data = load_from_sources("mnist", datasets.DATASETS["mnist"].sources())
+    data = load_from_sources("mnist", sources.DATASETS["mnist"].sources())
     assert data.source == "keras-cache" and data.class_names[3] == "3"
     assert data.input_shape == (28, 28) and len(data.x_test) == 20

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from core import explain
-from core.analyst import AnalysisError, Analyst
+from core.learn import explain
+from core.run.analyst import AnalysisError, Analyst
 from core.store import RunStore
 
 
@@ -111,7 +111,7 @@ def test_model_process_answers_like_keras_and_survives_bad_requests(trained, mod
 
 def test_the_model_process_keeps_only_the_most_recently_used_models(trained, monkeypatch):
     """Its small LRU of loaded models drops the oldest (it once never dropped any)."""
-    from core import analyst
+    from core.run import analyst
 
     home, dense, conv = trained
     monkeypatch.setattr(analyst, "MODELS_KEPT", 1)

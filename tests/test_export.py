@@ -13,11 +13,13 @@ import sys
 import numpy as np
 import pytest
 
-from core.config import PRESETS, ConfigError, LayerSpec, RunConfig
-from core.datasets import DATASETS, IDX_FILES, load_idx_dir
-from core.export import DATA_LOADERS, reproduce_script
-from core.plan import count_params
-from core.training import train
+from core.data.sources import DATASETS, IDX_FILES, load_idx_dir
+from core.learn.training import train
+from core.show.export import DATA_LOADERS, reproduce_script
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.plan import count_params
+from core.spec.presets import PRESETS
+from core.spec.settings import ConfigError
 
 CONV = LayerSpec(kind="conv", filters=8, kernel_size=3)
 # Option-rich networks; with MNIST_CONFIG below every optimizer trains at least once.

@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from core import jobs
-from core.analyst import AnalysisError, Analyst
-from core.backends import installed
-from core.config import LayerSpec, RunConfig
-from core.jobs import JobQueue
+from core.run import queue as queue_module
+from core.run.analyst import AnalysisError, Analyst
+from core.run.queue import JobQueue
+from core.runtime import installed
+from core.spec.config import LayerSpec, RunConfig
 
 SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
 LONG = SMALL.replace(train_size=30_000, epochs=20)  # runs far longer than any test waits
@@ -218,7 +218,7 @@ def test_shared_job_finishes_for_the_session_that_keeps_waiting(make_queue, stor
 
 
 def test_each_backend_trains_in_a_trainer_of_its_own(make_queue, monkeypatch, full_data):
-    monkeypatch.setattr(jobs, "IDLE_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(queue_module, "IDLE_CHECK_SECONDS", 0.1)
     queue = make_queue()
     submitted = {b: queue.submit(SMALL.replace(backend=b)) for b in ("jax", "tensorflow")}
     for backend, job in submitted.items():
@@ -231,7 +231,7 @@ def test_each_backend_trains_in_a_trainer_of_its_own(make_queue, monkeypatch, fu
     assert len(pids["jax"]) == len(pids["tensorflow"]) == 1 and pids["jax"] != pids["tensorflow"]
 
     # a trainer idle for long is stopped, except the slot's most recently used one
-    monkeypatch.setattr(jobs, "IDLE_TRAINER_SECONDS", 0.0)
+    monkeypatch.setattr(queue_module, "IDLE_TRAINER_SECONDS", 0.0)
     deadline = time.monotonic() + FAULT_SECONDS
     while "jax" in queue.trainer_pids() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -16,8 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import images
-from core.images import ImageRefused, doubts, encode_png, prepare, prepare_file, reference_from
+from core.data import images, reading
+from core.data.familiar import doubts, reference_from
+from core.data.images import encode_png, prepare, prepare_file
+from core.data.reading import ImageRefused
 from tests.photos import phone_photo, photo_like
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +45,7 @@ def garments(full_data):
 
 # ------------------------------------------------------------------- classified as well
 def test_photo_like_images_are_classified_within_five_points(trained, full_data):
-    from core import explain
+    from core.learn import explain
     from core.store import RunStore
 
     home, dense, conv = trained
@@ -69,7 +71,7 @@ def test_photo_like_images_are_classified_within_five_points(trained, full_data)
 
 def test_a_phone_photo_of_a_boot_on_a_white_table(trained, full_data):
     """12 MP, stored sideways with an EXIF tag, vignetting, a shadow, brown leather, JPEG."""
-    from core import explain
+    from core.learn import explain
     from core.store import RunStore
 
     home, dense, _ = trained
@@ -80,7 +82,7 @@ def test_a_phone_photo_of_a_boot_on_a_white_table(trained, full_data):
     rng = np.random.default_rng(4)
     for index in known[:3]:
         data = phone_photo(full_data.x_test[index], rng)
-        assert len(data) < images.MAX_FILE_BYTES
+        assert len(data) < reading.MAX_FILE_BYTES
         result = prepare(data)
         assert result.source_size == (4032, 3024)  # upright; the file stores 3024 x 4032
         p = explain.probabilities(model, result.pixels[None])[0]
@@ -163,8 +165,8 @@ BAD = {
     "bomb beyond Pillow's own limit": (lambda g: png_with_size(20_000, 20_000), "bomb"),
     "bomb under Pillow's limit, over ours": (lambda g: png_with_size(9_000, 9_000), "bomb"),
     "over the upload limit": (
-        lambda g: b"\x89PNG\r\n\x1a\n" + bytes(images.MAX_FILE_BYTES),
-        f"limit is {images.MAX_FILE_MB} MB",
+        lambda g: b"\x89PNG\r\n\x1a\n" + bytes(reading.MAX_FILE_BYTES),
+        f"limit is {reading.MAX_FILE_MB} MB",
     ),
     "blank white": (lambda g: save(Image.new("RGB", (300, 200), "white"), "PNG"), "no object"),
     "blank grey jpeg": (
@@ -189,7 +191,8 @@ def test_bad_files_are_refused_with_one_sentence(kind, garments):
 PEAK_CODE = """
 import json, resource, sys, threading
 sys.path.insert(0, {root!r})
-from core.images import ImageRefused, prepare_file
+from core.data.reading import ImageRefused
+from core.data.images import prepare_file
 outcomes = []
 
 def one():
@@ -249,7 +252,7 @@ def test_a_big_jpeg_is_decoded_at_reduced_scale_not_refused():
     picture.paste(30, (3_000, 2_000, 7_000, 6_500))
     result = prepare(save(picture, "JPEG", quality=80))
     assert result.source_size == (10_000, 8_000)
-    assert max(result.preview.size) <= images.WORK_SIDE
+    assert max(result.preview.size) <= reading.WORK_SIDE
 
 
 def test_objects_on_mid_tone_backgrounds_are_found():
@@ -273,7 +276,7 @@ def test_missing_file_folder_and_device_are_refused(tmp_path):
 
 def test_upload_limit_matches_streamlit_config():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] == images.MAX_FILE_MB
+    assert config["server"]["maxUploadSize"] == reading.MAX_FILE_MB
 
 
 # ------------------------------------------------------------------ odd but valid files
@@ -369,7 +372,7 @@ def test_extreme_shapes_do_not_crash():
 
 # ---------------------------------------------------------------- far from the training data
 def test_doubts_flag_noise_but_not_confident_test_images(trained, full_data):
-    from core import explain
+    from core.learn import explain
     from core.store import RunStore
 
     home, dense, _ = trained
@@ -576,8 +579,8 @@ def test_a_big_picture_with_an_orientation_tag_is_turned_after_reducing(garments
 def test_the_upload_limit_counts_megabytes_as_the_uploader_does(tmp_path):
     """Streamlit's uploader counts 1,000,000 bytes a MB; the app and the CLI refuse alike."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
-    assert images.MAX_FILE_BYTES == config["server"]["maxUploadSize"] * 1_000_000
-    at_limit = b"\x89PNG\r\n\x1a\n" + bytes(images.MAX_FILE_BYTES - 8)
+    assert reading.MAX_FILE_BYTES == config["server"]["maxUploadSize"] * 1_000_000
+    at_limit = b"\x89PNG\r\n\x1a\n" + bytes(reading.MAX_FILE_BYTES - 8)
     with pytest.raises(ImageRefused, match="like a PNG"):  # judged on its content, not size
         prepare(at_limit)
     over = tmp_path / "over.png"

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from core.config import LayerSpec, RunConfig
-from core.jobs import JobQueue, QueueFull
+from core.run.queue import JobQueue, QueueFull
+from core.spec.config import LayerSpec, RunConfig
 
 SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import (
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.settings import (
     ACTIVATIONS,
     CONV_FIELDS,
     DENSE_FIELDS,
@@ -19,8 +20,6 @@ from core.config import (
     MAX_CONV_BLOCKS,
     MAX_DENSE_LAYERS,
     SETTINGS,
-    LayerSpec,
-    RunConfig,
     Setting,
 )
 
@@ -194,8 +193,8 @@ def test_random_links_round_trip_through_the_sidebar(home, full_data):
 
 def test_open_of_a_run_trained_with_100_epochs(home, full_data):
     """Runs -> Open of a stored run whose epochs lie beyond the old 50-epoch slider."""
+    from core.learn.training import train
     from core.store import RunStore
-    from core.training import train
 
     config = RunConfig(layers=(LayerSpec(units=16),), train_size=500, epochs=100, batch_size=500)
     result = train(config, full_data, store=RunStore(home))

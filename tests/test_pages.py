@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.backends import BACKEND_LABELS
-from core.config import LayerSpec, RunConfig, preset
-from core.jobs import shared_queue
+from core.learn.training import train
+from core.runtime import BACKEND_LABELS
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.presets import preset
 from core.store import RunStore
-from core.training import train
+from core.workspace import shared_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("train", "data", "evaluate", "runs", "classify", "inside")

@@ -17,11 +17,12 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from streamlit.typing import PlotlyState
 
-from core.config import LayerSpec, RunConfig
-from core.datasets import load_dataset
-from core.imports import find_dataset, import_pictures
-from core.jobs import shared_queue
+from core.data.catalog import find_dataset
+from core.data.importer import import_pictures
+from core.data.registry import load_dataset
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
+from core.workspace import shared_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES = {
@@ -193,7 +194,7 @@ def test_camera_pictures_go_into_the_chosen_class(home):
 
 
 def test_train_page_builds_the_network_for_the_datasets_shape(imported):
-    from core.model import make_model
+    from core.learn.model import make_model
 
     at = page("train", **CONV.to_params())
     assert not at.exception and not at.error
@@ -275,7 +276,7 @@ def test_rename_keeps_runs_and_delete_asks_before_removing_them(trained, home):
     rng = np.random.default_rng(5)
     pictures = {k: [(f"{i}.png", drawn(k, rng)) for i in range(12)] for k in SHAPES}
     import_pictures(pictures, "grey shapes", mode="fashion")
-    from core.training import train
+    from core.learn.training import train
 
     dense = RunConfig(dataset="grey shapes", layers=(LayerSpec(units=16),), epochs=1, batch_size=8)
     run = train(dense, load_dataset("grey shapes"), store=RunStore(home))

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import sweeps
-from core.config import LayerSpec, RunConfig
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
+from core.sweeps import study
+from core.sweeps.runner import background
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(
@@ -48,7 +49,7 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
     at.button(key="sweep_start").click().run()
     assert not at.exception and not at.error
     name = at.session_state["sweep_name"]
-    runner = sweeps.background(str(home), name)
+    runner = background(str(home), name)
     assert runner is not None and at.button(key="sweep_stop").disabled is False
 
     # live: the table lists the trial in the queue before any has ended. The runner thread may
@@ -130,7 +131,7 @@ def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, fu
     at.number_input(key="sweep_trials_learning-rate").set_value(2).run()
     at.button(key="sweep_start").click().run()
     name = at.session_state["sweep_name"]
-    sweeps.background(str(home), name).join()
+    background(str(home), name).join()
     at.run()
     assert not at.exception and not at.error
     assert len(at.dataframe[0].value) == 2
@@ -141,11 +142,11 @@ def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, fu
     assert at.button(key="sweep_extend").proto.label == "Run 2 more"
     at.button(key="sweep_extend").click().run()
     assert not at.exception and not at.error and not at.warning
-    runner = sweeps.background(str(home), name)
+    runner = background(str(home), name)
     assert runner is not None
     runner.join()
     at.run()
-    summary = sweeps.summary(home, name)
+    summary = study.summary(home, name)
     assert summary.spec.trials == 4 and len(summary.finished) == 4
     assert list(at.dataframe[0].value["state"]) == ["finished"] * 4
     assert len(RunStore(home).list_runs()) == 4
@@ -153,7 +154,7 @@ def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, fu
     # delete: the study goes, its four runs stay
     at.button(key="sweep_delete").click().run()
     assert not at.exception and not at.error
-    assert name not in sweeps.names(home)
+    assert name not in study.names(home)
     assert any(f"Deleted the sweep '{name}'" in s.value for s in at.success)
     assert any("4 finished trial run(s) stay on Runs" in s.value for s in at.success)
     assert len(RunStore(home).list_runs()) == 4
@@ -168,7 +169,7 @@ def test_a_complete_grid_offers_no_more_trials(home, full_data):
     at.selectbox(key="sweep_sampler").set_value("grid").run()
     at.button(key="sweep_start").click().run()
     assert not at.exception and not at.error
-    sweeps.background(str(home), at.session_state["sweep_name"]).join()
+    background(str(home), at.session_state["sweep_name"]).join()
     at.run()
     assert len(at.dataframe[0].value) == 2  # both points of the grid
     assert at.button(key="sweep_extend").disabled is True

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from core.config import (
-    ACTIVATIONS,
-    OPTIMIZERS,
-    PRESETS,
-    ConfigError,
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.plan import (
     LayerRow,
-    LayerSpec,
-    RunConfig,
+    Regularizer,
+    count_params,
+    layer_plan,
+    layer_table,
+    optimizer_plan,
 )
-from core.plan import Regularizer, count_params, layer_plan, layer_table, optimizer_plan
+from core.spec.presets import PRESETS
+from core.spec.settings import ACTIVATIONS, OPTIMIZERS, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +85,7 @@ def assert_model_is_the_plan(config: RunConfig, input_shape: tuple[int, ...]) ->
     """Layer by layer: the same class, output shape, parameters and constructor arguments."""
     import keras
 
-    from core.model import make_model
+    from core.learn.model import make_model
 
     plan = layer_plan(config, input_shape, 10)
     model = make_model(config, input_shape, 10)
@@ -120,7 +121,7 @@ def test_every_option_combination_builds_the_planned_model(config):
 def test_every_activation_with_every_optimizer_compiles_as_planned(activation, decay):
     import keras
 
-    from core.model import build_model
+    from core.learn.model import build_model
 
     weight_decay, optimizer = decay
     config = RunConfig(
@@ -228,8 +229,8 @@ def test_layer_table_rows():
 
 def test_plan_needs_no_tensorflow():
     code = (
-        "import sys, core.plan; from core.config import PRESETS; "
-        "core.plan.layer_plan(PRESETS['best'], (28, 28), 10); "
+        "import sys, core.spec.plan; from core.spec.presets import PRESETS; "
+        "core.spec.plan.layer_plan(PRESETS['best'], (28, 28), 10); "
         "loaded = sorted({'tensorflow', 'keras', 'jax', 'torch'} & set(sys.modules)); "
         "assert not loaded, loaded"
     )
@@ -301,7 +302,7 @@ def test_a_cosine_schedule_starts_at_the_rate_and_ends_at_zero_on_the_last_batch
     import keras
     import numpy as np
 
-    from core.model import build_model
+    from core.learn.model import build_model
 
     config = RunConfig(layers=(dense(0),), learning_rate=4e-3, lr_schedule="cosine", epochs=3)
     x = np.random.default_rng(0).random((200, 28, 28), dtype=np.float32)

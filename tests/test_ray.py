@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 from ray_cluster import free_port, ray_head, wait_for
 
-from core.config import LayerSpec, RunConfig
-from core.jobs import JobQueue, LocalExecutor
-from core.ray_executor import ClusterUnreachable, RayExecutor
-from core.sweeps import SweepRunner, SweepSpec, parse_param
+from core.run.local import LocalExecutor
+from core.run.queue import JobQueue
+from core.run.ray_executor import ClusterUnreachable, RayExecutor
+from core.spec.config import LayerSpec, RunConfig
+from core.sweeps.runner import SweepRunner
+from core.sweeps.space import SweepSpec, parse_param
+from core.workspace import executor_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(
@@ -154,7 +157,7 @@ def test_an_unreachable_cluster_is_one_sentence_never_a_silent_local_run(
     assert "nothing was trained" in sentence and "\n" not in sentence
     monkeypatch.setenv("PLAYGROUND_RAY_ADDRESS", address)
     with pytest.raises(ClusterUnreachable):
-        JobQueue(store=store)  # the app's queue: no fall-back to this machine's trainers
+        executor_from_env()  # what the app's queue trains on: no fall-back to this machine
     cli = subprocess.run(
         [sys.executable, "-m", "core", "--home", str(tmp_path / "h"), "train", "--preset", "seed"],
         cwd=ROOT,

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import LayerSpec, RunConfig
-from core.store import RunStore, StoreError, format_size
-from core.training import train
+from core.files import format_size
+from core.learn.training import train
+from core.spec.config import LayerSpec, RunConfig
+from core.store import RunStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = RunConfig(layers=(LayerSpec(units=16),), train_size=2000, epochs=1, batch_size=128)
@@ -102,13 +103,7 @@ def test_single_user_runs_page_offers_delete_for_every_run(two_owners, monkeypat
 def session_script():
     import streamlit as st
 
-    from ui.common import (
-        dataset_choice,
-        session_owner,
-        set_shown_run,
-        shared_mode,
-        shown_run,
-    )
+    from ui.session import dataset_choice, session_owner, set_shown_run, shared_mode, shown_run
 
     st.write(f"owner={session_owner()}")
     st.write(f"shared={shared_mode()} dataset={dataset_choice()} shown={shown_run()}")

@@ -19,10 +19,13 @@ import numpy as np
 import pytest
 
 import core.store as store_module
-from core.config import PRESETS, LayerSpec, RunConfig
-from core.evaluation import evaluate
-from core.store import RunStore, StoreError, format_size
-from core.training import train
+from core import store_index
+from core.files import format_size
+from core.learn.evaluation import evaluate
+from core.learn.training import train
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.presets import PRESETS
+from core.store import RunStore, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "core"]
@@ -230,7 +233,7 @@ def evaluate_stored(store: RunStore, run_id: str):
     return SimpleNamespace(probabilities=store.load_probabilities(run_id))
 
 
-OLD_SCHEMA = store_module.SCHEMA  # the first release's table, before ADDED_COLUMNS
+OLD_SCHEMA = store_index.SCHEMA  # the first release's table, before ADDED_COLUMNS
 
 
 def test_an_old_index_gains_the_new_columns(tmp_path, full_data):
@@ -241,7 +244,7 @@ def test_an_old_index_gains_the_new_columns(tmp_path, full_data):
     (home / "index.sqlite").unlink()
     with closing(sqlite3.connect(home / "index.sqlite")) as db, db:
         db.execute(OLD_SCHEMA)
-        old_columns = [c for c in current if c not in store_module.ADDED_COLUMNS]
+        old_columns = [c for c in current if c not in store_index.ADDED_COLUMNS]
         old_columns.remove("damage")
         db.execute(
             f"INSERT INTO runs ({', '.join(old_columns)}) VALUES "
@@ -256,7 +259,7 @@ def test_an_old_index_gains_the_new_columns(tmp_path, full_data):
     assert row["owner"] == "" and row["backend"] == ""
     with closing(sqlite3.connect(home / "index.sqlite")) as db:
         columns = [c[1] for c in db.execute("PRAGMA table_info(runs)")]
-    assert set(store_module.ADDED_COLUMNS) <= set(columns)
+    assert set(store_index.ADDED_COLUMNS) <= set(columns)
     assert RunStore(home).get(run.run_id).backend == run.backend  # result.json has it
 
 

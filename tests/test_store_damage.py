@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import LayerSpec, RunConfig
+from core.learn.training import train
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore, StoreError
-from core.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = RunConfig(layers=(LayerSpec(units=16),), train_size=2000, epochs=1, batch_size=128)

@@ -12,18 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import LayerSpec, RunConfig
-from core.jobs import JobQueue
-from core.sweeps import (
-    EXPERIMENTS,
-    SweepError,
-    SweepRunner,
-    SweepSpec,
-    delete,
-    list_sweeps,
-    parse_param,
-    summary,
-)
+from core.run.queue import JobQueue
+from core.spec.config import LayerSpec, RunConfig
+from core.sweeps.runner import SweepRunner
+from core.sweeps.space import EXPERIMENTS, SweepError, SweepSpec, parse_param
+from core.sweeps.study import delete, list_sweeps, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 # ≤ 2,000 images, 1 epoch: a trial trains in about a second once its trainer is up
@@ -266,7 +259,7 @@ def test_whole_spaces_are_checked_too(store):
     assert SweepSpec(base=RunConfig(), space=LR.space).checked().base.validation_split == 0.1
     sweep_of_lr = SweepSpec(base=TINY, space=LR.space).checked()
     other = SweepSpec(base=TINY, space=(parse_param("units=8,16"),)).checked()
-    from core.sweeps import open_study
+    from core.sweeps.study import open_study
 
     open_study(store.home, "named", sweep_of_lr)
     with pytest.raises(SweepError, match="already searches another space"):
@@ -274,7 +267,7 @@ def test_whole_spaces_are_checked_too(store):
 
 
 def test_experiments_and_architecture_knobs_make_valid_runs():
-    from core.config import validate
+    from core.spec.validate import validate
 
     base = RunConfig(layers=(LayerSpec(kind="conv", filters=8), LayerSpec(units=64)))
     for experiment in EXPERIMENTS.values():
@@ -294,7 +287,7 @@ def test_experiments_and_architecture_knobs_make_valid_runs():
 
 def test_the_sweep_engine_imports_no_ui_and_no_framework():
     code = (
-        "import sys, core.sweeps; "
+        "import sys, core.sweeps.space, core.sweeps.study, core.sweeps.runner; "
         "assert not [m for m in sys.modules if m.split('.')[0] in "
         "('streamlit', 'keras', 'tensorflow', 'jax', 'optuna')], 'heavy import'"
     )

@@ -8,9 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from core.config import PRESETS, LayerSpec, RunConfig
-from core.evaluation import evaluate, misclassified, per_class_report
-from core.training import CancelToken, train
+from core.learn.evaluation import evaluate, misclassified, per_class_report
+from core.learn.training import CancelToken, train
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.presets import PRESETS
 
 TINY = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
 
@@ -106,7 +107,7 @@ def test_cancel_from_another_thread(full_data):
 def test_evaluation_matches_keras(full_data):
     import keras
 
-    from core.model import build_model
+    from core.learn.model import build_model
 
     keras.utils.set_random_seed(1)
     model = build_model(TINY, full_data.input_shape, full_data.num_classes)

@@ -19,15 +19,17 @@ def imported_after(statement: str) -> set[str]:
 
 def test_core_does_not_import_streamlit():
     modules = imported_after(
-        "import core.datasets, core.config, core.model, core.training, core.store, "
-        "core.evaluation, core.__main__"
+        "import core.data.registry, core.spec.config, core.learn.model, core.learn.training, "
+        "core.store, core.learn.evaluation, core.cli.main, core.__main__"
     )
-    assert "keras" in modules  # core.model really loaded Keras
+    assert "keras" in modules  # core.learn.model really loaded Keras
     assert not {m for m in modules if m == "streamlit" or m.startswith("streamlit.")}
 
 
 def test_store_and_config_do_not_import_tensorflow():
-    modules = imported_after("import core.store, core.config, core.datasets, core.training")
+    modules = imported_after(
+        "import core.store, core.spec.config, core.data.registry, core.learn.training"
+    )
     assert "tensorflow" not in modules and "keras" not in modules
 
 
@@ -40,7 +42,7 @@ import os, sys
 import numpy
 sys.path.insert(0, {str(ROOT)!r})
 from streamlit.testing.v1 import AppTest
-from core.images import encode_png
+from core.data.images import encode_png
 def visit(name, home):
     os.environ["PLAYGROUND_HOME"] = home
     at = AppTest.from_file({str(ROOT / "streamlit_app.py")!r}, default_timeout=120)

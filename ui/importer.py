@@ -13,23 +13,25 @@ from pathlib import PurePath
 import pandas as pd
 import streamlit as st
 
-from core.images import MAX_FILE_MB
-from core.imports import (
-    DEFAULT_TEST_FRACTION,
+from core.data.catalog import (
     MODES,
     PLAIN_SIZES,
-    TEST_FRACTION_RANGE,
     ImportedInfo,
     ImportRefused,
-    ImportReport,
-    delete_dataset,
-    import_pictures,
-    import_zip,
     list_datasets,
     rename_dataset,
-    runs_using,
 )
-from ui.common import DATASET_KEY, DEFAULT_DATASET, forget_dataset
+from core.data.importer import (
+    DEFAULT_TEST_FRACTION,
+    TEST_FRACTION_RANGE,
+    ImportReport,
+    import_pictures,
+    import_zip,
+)
+from core.data.reading import MAX_FILE_MB
+from core.workspace import delete_dataset, runs_using
+from ui.engine import forget_dataset
+from ui.session import DATASET_KEY, DEFAULT_DATASET
 
 SOURCES = {"zip": "A .zip of class folders", "classes": "Class by class (uploads, camera)"}
 SLOTS = "imp_slots"  # ids of the class rows on screen: widget keys stay put when one is removed

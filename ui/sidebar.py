@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.backends import BACKEND_LABELS, unavailable_reason
-from core.config import (
+from core.data.dataset import DatasetUnavailable
+from core.data.registry import dataset_names
+from core.runtime import BACKEND_LABELS, unavailable_reason
+from core.spec.config import LayerSpec, RunConfig
+from core.spec.presets import PRESET_NOTES, PRESETS
+from core.spec.settings import (
     CONV_FIELDS,
     DENSE_FIELDS,
     LAYER_SETTINGS,
     MAX_CONV_BLOCKS,
     MAX_DENSE_LAYERS,
-    PRESET_NOTES,
-    PRESETS,
     SETTINGS,
     ConfigError,
-    LayerSpec,
-    RunConfig,
     Setting,
-    validate,
 )
-from core.datasets import DatasetUnavailable, dataset_names
-from ui.common import DEFAULT_DATASET, dataset_label, get_dataset, listed_name
+from core.spec.validate import validate
+from ui.engine import get_dataset
+from ui.notes import dataset_label
+from ui.session import DEFAULT_DATASET, listed_name
 
 TOP_FIELDS = tuple(name for name in SETTINGS)  # every RunConfig field except layers
 SAVED = "sb_saved"  # JSON of the last config, restored when another page dropped the widgets

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.config import RunConfig
-from core.sweeps import SWEEPABLE, Param, SweepError, SweepSummary, parse_param, study_of
+from core.spec.config import RunConfig
+from core.sweeps.space import SWEEPABLE, Param, SweepError, parse_param
+from core.sweeps.study import SweepSummary, study_of
 
 MIN_TRIALS_FOR_FIGURES = 2  # one point is no history, and importance needs a comparison
 # What a fresh range box suggests, where the setting's own range would be a poor first search.

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from core.config import LayerSpec, RunConfig
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -109,7 +109,7 @@ def test_train_a_tiny_network_and_inspect_it(app, page):
 
 
 def run_id(config) -> str:
-    from core.datasets import load_dataset
+    from core.data.registry import load_dataset
 
     return config.run_id_for(load_dataset(config.dataset).fingerprint)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.config import LayerSpec, RunConfig
-from core.explain import probabilities
+from core.learn.explain import probabilities
+from core.learn.training import train
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
-from core.training import train
 from tests.e2e.test_browser import nav, no_error_boxes, settle, shot
 from tests.photos import phone_photo
 

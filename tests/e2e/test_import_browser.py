@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from core.config import LayerSpec, RunConfig
-from core.imports import find_dataset
+from core.data.catalog import find_dataset
+from core.spec.config import LayerSpec, RunConfig
 from tests.e2e.test_browser import nav, no_error_boxes, settle, shot
 from tests.test_pages_import import SHAPES, drawn
 

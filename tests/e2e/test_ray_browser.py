@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from conftest import running_app
 
-from core.config import LayerSpec, RunConfig
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ray_cluster.py

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import expect
 
-from core.config import LayerSpec, RunConfig
+from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
-from core.sweeps import EXPERIMENTS
+from core.sweeps.space import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
