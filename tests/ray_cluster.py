@@ -37,9 +37,12 @@ def wait_for(condition, what: str, seconds: float = 180):
 
 
 @contextlib.contextmanager
-def ray_head():
+def ray_head(env: dict[str, str] | None = None):
     """A real Ray head on a free port; `--block` keeps it our child, so stopping it stops its
-    processes (gcs, raylet, workers) and no other cluster on this machine is touched."""
+    processes (gcs, raylet, workers) and no other cluster on this machine is touched.
+
+    env: variables to set for the cluster's processes (its workers inherit them), e.g. another
+    PLAYGROUND_HOME, as a second machine would have."""
     port = free_port()
     temp = tempfile.mkdtemp(prefix="pgray", dir="/tmp")  # Ray's socket paths must stay short
     head = subprocess.Popen(
@@ -66,7 +69,7 @@ def ray_head():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})},
     )
     try:
         wait_for(lambda: _accepts(port) or head.poll() is not None, "the Ray head", 120)

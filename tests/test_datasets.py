@@ -201,3 +201,23 @@ def test_mnist_is_a_registry_entry(isolated, full_data):
     data = load_from_sources("mnist", sources.DATASETS["mnist"].sources())
     assert data.source == "keras-cache" and data.class_names[3] == "3"
     assert data.input_shape == (28, 28) and len(data.x_test) == 20
+
+
+# What the fingerprints of the two built-in sources were when the layout moved (main at dc151c5).
+# Every stored run id includes its data's fingerprint: if one of these changes, every run a person
+# stored stops being found, so a change here needs a CONFIG_VERSION-like migration, not a new value.
+FULL_SET_FINGERPRINT = "6e9cd78fd18a1214"
+SAMPLE_FINGERPRINT = "d019a1d465a55337"
+
+
+def test_fingerprints_stay_byte_for_byte(full_data):
+    assert full_data.fingerprint == FULL_SET_FINGERPRINT
+    sample = load_from_sources(
+        "fashion_mnist",
+        [
+            sources.Source(
+                "sample", "bundled", lambda: sources.load_sample(sample_path("fashion_mnist"))
+            )
+        ],
+    )
+    assert sample.is_sample and sample.fingerprint == SAMPLE_FINGERPRINT

@@ -41,7 +41,7 @@ def cmd_sweep(args, store: RunStore) -> int:
         pruner=args.pruner,
     ).checked()
     name = check_name(args.name or spec.default_name())
-    data = load_dataset(base.dataset)
+    data = load_dataset(base.dataset, home=store.home)  # imported datasets live beside runs
 
     def show(record) -> None:
         if args.json:
