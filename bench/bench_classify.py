@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/bench_classify.py [--repeats 7]
 
-1. Preprocessing (core.images.prepare) per file: a 12-MP phone-style JPEG, a small photo-like
+1. Preprocessing (core.data.images.prepare) per file: a 12-MP phone-style JPEG, a small photo-like
    JPEG, a 28x28 PNG; and for the phone photo the same without JPEG draft decoding (the ratio
    says what decoding at reduced scale saves).
-2. The model process (core.analyst): the first request (spawn, import TensorFlow, load the
-   model), then warm requests, against the same work done in-process with core.explain.
+2. The model process (core.run.analyst): the first request (spawn, import TensorFlow, load the
+   model), then warm requests, against the same work done in-process with core.learn.explain.
 All figures come from one run on one machine; the machine is printed with them.
 """
 

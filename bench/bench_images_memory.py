@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_images_memory.py [--repeats 3]
 
-Each file is prepared (core.images.prepare) in a fresh process, which reports its peak resident
+Each file is prepared (core.data.images.prepare) in a fresh process, which reports its peak resident
 memory (ru_maxrss) before and after, and the fastest of the repeats. The files: the two TIFFs from
 issue 12 (7000 x 7000, 16-bit and float, a few hundred KB), the largest 16-bit and float TIFFs
 still prepared, 8-bit PNGs at the 50-megapixel cap in grey, colour and colour with alpha, and a

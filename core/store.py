@@ -57,7 +57,7 @@ from core.files import (
     process_alive,
     swap_in,
 )
-from core.home import default_home
+from core.home import default_home, limit_text
 from core.spec.config import RunConfig
 from core.spec.results import RunResult
 from core.store_index import (
@@ -574,7 +574,7 @@ def _check_folder(home: Path) -> None:
 
 
 def _env_number(name: str, default: float, unit: str) -> float:
-    raw = os.environ.get(name, "").strip()
+    raw = limit_text(name)
     if not raw:
         return default
     try:

@@ -3,7 +3,7 @@
     python data/make_sample.py [--train-per-class 500] [--test-per-class 100] [--out PATH]
 
 It draws a fixed-seed stratified subset of the real images (the same count from every class) from
-whichever full source core.datasets finds, and writes data/fashion_mnist-sample.npz.xz.
+whichever full source core.data.registry finds, and writes data/fashion_mnist-sample.npz.xz.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""core/explain.py and the model process, checked against plain Keras on real trained runs."""
+"""core/learn/explain.py and the model process, checked against plain Keras on real trained runs."""
 
 from __future__ import annotations
 

@@ -226,7 +226,7 @@ def test_each_dataset_gets_its_own_loader():
 
 
 def test_script_loaders_follow_the_registry(monkeypatch):
-    """Each script looks where core.datasets looks: the same folder variable and folders, and
+    """Each script looks where core.data.sources looks: the same folder variable and folders, and
     the same keras.datasets module (whose loader also reads Keras's cache, the registry's other
     source)."""
     for name, loader in DATA_LOADERS.items():

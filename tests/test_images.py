@@ -1,4 +1,5 @@
-"""core/images.py: photo-like pictures are classified like the originals; bad files are refused."""
+"""core/data/images.py: photo-like pictures are classified like the originals; bad files are
+refused."""
 
 from __future__ import annotations
 

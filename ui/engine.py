@@ -38,7 +38,7 @@ def dataset_version(name: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
 def _loaded(name: str, version: str) -> Dataset:
-    # a new version of an imported name: skip core.datasets' own per-process cache, which
+    # a new version of an imported name: skip core.data.registry's own per-process cache, which
     # cannot know what another process (the CLI) changed on disk
     return load_dataset(name, refresh=version != "built-in")
 

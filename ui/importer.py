@@ -1,8 +1,8 @@
 """The Data page's "Your own images": the import form, its report, and the imported datasets.
 
-Everything that decides (zip safety, refusals, the split, the fingerprint) lives in core.imports;
-this module gathers what the person gave (a zip, per-class uploads, camera shots), hands it over,
-and shows the outcome as sentences. Widget keys start with `imp_`.
+Everything that decides (zip safety, refusals, the split, the fingerprint) lives in core.data
+(importer, archive, catalog); this module gathers what the person gave (a zip, per-class uploads,
+camera shots), hands it over, and shows the outcome as sentences. Widget keys start with `imp_`.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def _camera() -> None:
 
 
 def gathered_pictures() -> dict[str, list[tuple[str, bytes]]]:
-    """The class rows as core.imports.import_pictures takes them; NothingToImport if not ready."""
+    """The class rows as core.data.importer.import_pictures takes them; NothingToImport if not
+    ready."""
     shots = st.session_state.get(SHOTS, {})
     pictures: dict[str, list[tuple[str, bytes]]] = {}
     for number, slot in enumerate(_slots(), start=1):

@@ -4,13 +4,13 @@ which runs the Runs page should select, and who this browser session is.
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import streamlit as st
 
 from core.data.catalog import find_dataset
 from core.data.sources import DATASETS
+from core.home import shared_server
 
 DEFAULT_DATASET = "fashion_mnist"
 # Session keys more than one page reads; pages go through the accessors below.
@@ -24,7 +24,7 @@ RUNS_ORDER_KEY = "runs_order"  # the run ids in the order the Runs table last sh
 
 def shared_mode() -> bool:
     """One server for many people (PLAYGROUND_SHARED=1): each run belongs to one session."""
-    return os.environ.get("PLAYGROUND_SHARED") == "1"  # the same test as core.jobs makes
+    return shared_server()  # the same test as the job queue makes
 
 
 def session_owner() -> str:

@@ -1,6 +1,6 @@
 """The shared sidebar: network and training controls <-> RunConfig <-> URL query parameters.
 
-Every control is made from core.config's table of settings (SETTINGS, LAYER_SETTINGS), so a
+Every control is made from core.spec.settings' table of settings (SETTINGS, LAYER_SETTINGS), so a
 value that validate() accepts is one the widget can show: a link or an "Open" never meets a widget
 narrower than the engine. Widget keys are `sb_<field>` and `sb_<conv|dense>_<i>_<field>`.
 """

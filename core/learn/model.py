@@ -12,7 +12,7 @@ keras = import_keras()  # on the backend this process chose (core.runtime.use_ba
 def make_model(config: RunConfig, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
     """Input -> [augmentation] -> hidden layers -> Dense(num_classes) logits.
 
-    Built from core.plan's layer plan, the same list the exported script and the layer table
+    Built from core.spec.plan's layer plan, the same list the exported script and the layer table
     show, so what the playground trains is what they describe.
     """
     layers: list = [keras.Input(shape=input_shape)]
@@ -66,7 +66,7 @@ def build_model(
     """The compiled model, exactly as the tutorial compiles it (logits + from_logits loss).
 
     steps_per_execution: training steps per call into the backend (same arithmetic, fewer
-    Python round trips; see core.training). steps_per_epoch: batches per epoch, needed by a
+    Python round trips; see core.learn.pace). steps_per_epoch: batches per epoch, needed by a
     learning-rate schedule (it spans the run's epochs).
     """
     model = make_model(config, input_shape, num_classes)

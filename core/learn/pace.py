@@ -10,7 +10,6 @@ training will take before it starts.
 
 from __future__ import annotations
 
-import core.runtime  # noqa: F401  (sets the engine's environment before Keras loads)
 from core.spec.config import RunConfig
 from core.spec.plan import layer_table
 from core.spec.settings import ConfigError

@@ -3,7 +3,7 @@
 The Classify and Inside-the-network pages need Keras, but the UI process stays free of it:
 Streamlit calls keras.backend.clear_session() (with a garbage collection, ~0.25 s here) after
 every script run once Keras is imported, and the Train page reruns a fragment twice a second.
-So, as with training (core/jobs.py), the model work happens in a spawned process. Pages ask
+So, as with training (core/run/local.py), the model work happens in a spawned process. Pages ask
 through typed methods (classify, layers, projection, ping); requests are small (a few 28x28
 images), answers are small dataclasses of numpy arrays, and one lock serialises them. A child that
 dies or hangs costs the request one sentence (AnalysisError) and is replaced on the next one.

@@ -7,11 +7,11 @@ How a job runs. Each worker slot of the queue owns one *driver process* on this 
 like the local trainer processes, speaking the same pipe protocol). The driver connects to the
 cluster, puts the dataset into Ray's object store once, and keeps one long-lived actor per slot on
 the cluster, on the slot's Keras backend, so the framework is imported once, not per job. The actor
-trains with core.training.train and keeps no files: it returns the RunResult, the .keras file's
-bytes and the test-set evaluation, and the driver stores them in the server's own run store (the
-cluster needs no shared disk). Progress events are buffered in the actor and fetched by the driver
-every tenth of a second; Stop sets the actor's cancel token, so the run ends after its current
-batch, as locally.
+trains with core.learn.training.train and keeps no files: it returns the RunResult, the .keras
+file's bytes and the test-set evaluation, and the driver stores them in the server's own run store
+(the cluster needs no shared disk). Progress events are buffered in the actor and fetched by the
+driver every tenth of a second; Stop sets the actor's cancel token, so the run ends after its
+current batch, as locally.
 
 Why a child process rather than ray.init in the server: a Ray driver whose cluster stops answering
 may wait minutes in ray.init, and exits its whole process when the cluster's control store (GCS)

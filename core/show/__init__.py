@@ -1,0 +1,2 @@
+"""What is shown, without Streamlit: Plotly charts, small pictures from arrays, and the plain-Keras
+script a run exports."""

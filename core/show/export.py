@@ -1,10 +1,11 @@
 """Write a run as a standalone plain-Keras script: the bridge from playground to real code.
 
-The script is written from core.plan's layer plan (one line per planned layer), the same plan the
-playground builds its model from, and it prepares the data and trains exactly as core.training
-does: the seeded subset, float32 pixels / 255, the validation images off the end of the subset,
-the optimizer, early stopping on the validation loss, and the test loss without weight decay.
-A run on an imported dataset gets a script that reads that dataset's stored arrays.npz.
+The script is written from core.spec.plan's layer plan (one line per planned layer), the same plan
+the playground builds its model from, and it prepares the data and trains exactly as
+core.learn.training does: the seeded subset, float32 pixels / 255, the validation images off the end
+of the subset, the optimizer, early stopping on the validation loss, and the test loss without
+weight decay. A run on an imported dataset gets a script that reads that dataset's stored
+arrays.npz.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ LINE_LENGTH = 100  # the script reads like the playground's own code (ruff forma
 
 @dataclass(frozen=True)
 class ScriptLoader:
-    """Where the script looks for a dataset: the places core.datasets' registry reads it from."""
+    """Where the script looks for a dataset: the places core.data.sources reads it from."""
 
     env_var: str  # a folder of the four IDX files, checked first, as the registry does
     folders: tuple[str, ...]  # further folders of IDX files
@@ -33,7 +34,7 @@ class ScriptLoader:
     input_shape: tuple[int, ...] = (28, 28)
 
 
-# Mirrors core.datasets' _fashion_sources and _mnist_sources (tests/test_export.py checks that):
+# Mirrors core.data.sources' _fashion_sources and _mnist_sources (tests/test_export.py checks that):
 # each dataset keeps its own folder variable, so an MNIST script never finds Fashion-MNIST files.
 DATA_LOADERS: dict[str, ScriptLoader] = {
     "fashion_mnist": ScriptLoader(
