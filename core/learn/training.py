@@ -5,10 +5,9 @@ an outcome (finished and stored, cancelled, diverged, failed). One emitter sends
 Events are small frozen dataclasses of plain Python values, so a listener may hand them to another
 thread (a queue, a job status) without copying.
 
-Keras spends most of a small training step in Python and dispatch, not arithmetic, so several
-steps run per call into the backend (`steps_per_execution`), sized so that one call still takes
-well under a tenth of a second: progress keeps arriving several times a second and Stop, which
-Keras checks between calls, still ends a run within a fraction of a second.
+Several training steps run per call into the backend, sized by core.learn.pace so that one
+call still takes well under a tenth of a second: progress keeps arriving several times a second
+and Stop, which Keras checks between calls, still ends a run within a fraction of a second.
 """
 
 from __future__ import annotations

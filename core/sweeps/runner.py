@@ -1,14 +1,9 @@
-"""Sweeps: let Optuna choose settings, train each choice as an ordinary run, keep the best.
+"""Running a sweep: Optuna chooses settings, each choice trains as an ordinary run, the best is
+kept. What a sweep searches is core.sweeps.space; where it lives, core.sweeps.study.
 
-A sweep is a base RunConfig, a search space over its settings (a range or a list per setting), a
-number of trials, an objective measured on the validation split (test metrics are never used to
-choose: the test set stays the final, untouched judge) and a sampler (TPE, random or grid).
-
-The study lives in PLAYGROUND_HOME/sweeps/<name>.journal, Optuna's journal file storage (its
-maintainers advise against SQLite when several workers write). Optuna is driven with ask/tell:
-each trial's settings become a RunConfig that goes through the same JobQueue and RunStore as a
-run started on Train, so every trial is a run on the Runs page, and a config trained before is
-answered from the store at once, without a job.
+Optuna is driven with ask/tell: each trial's settings become a RunConfig that goes through the same
+JobQueue and RunStore as a run started on Train, so every trial is a run on the Runs page, and a
+config trained before is answered from the store at once, without a job.
 
 Interleaving. A sweep keeps at most `queue.workers` of its trials in the queue at a time (queued
 or running) and asks Optuna for the next one only when one ends. The queue is first-in first-out,
