@@ -22,9 +22,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-RUNS_FOLDER = "runs"
-DATASETS_FOLDER = "datasets"
-SWEEPS_FOLDER = "sweeps"
 RAY_ADDRESS_VARIABLE = "PLAYGROUND_RAY_ADDRESS"
 
 
@@ -33,11 +30,6 @@ def default_home() -> Path:
     if os.environ.get("PLAYGROUND_HOME"):
         return Path(os.environ["PLAYGROUND_HOME"]).expanduser()
     return cache_folder() / "dl-playground"
-
-
-def home_or_default(home: str | Path | None) -> Path:
-    """The folder given, else default_home()."""
-    return Path(home) if home is not None else default_home()
 
 
 def cache_folder() -> Path:

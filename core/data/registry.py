@@ -31,11 +31,6 @@ def dataset_title(name: str) -> str:
     return DATASETS[name].title if name in DATASETS else name
 
 
-def known_dataset(name: str, home: str | Path | None = None) -> bool:
-    """Whether load_dataset can be asked for this name: built-in, or imported into `home`."""
-    return name in DATASETS or find_dataset(name, home) is not None
-
-
 def load_dataset(
     name: str = "fashion_mnist", *, refresh: bool = False, home: str | Path | None = None
 ) -> Dataset:
