@@ -73,7 +73,10 @@ def load_config(config: RunConfig) -> None:
 
 
 def _apply_preset() -> None:
-    _put(PRESETS[st.session_state.sb_preset])
+    # A preset is a network and its training; the images stay the ones the person chose (a
+    # network that does not fit them is refused by validate() with its sentence, as always).
+    dataset = st.session_state.get("sb_dataset") or DEFAULT_DATASET
+    _put(PRESETS[st.session_state.sb_preset].replace(dataset=dataset))
 
 
 def _config_from_url() -> tuple[RunConfig, list[str]]:
