@@ -12,6 +12,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+E2E = ROOT / "tests" / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m "not slow" deselects (./test.sh --quick)
+def pytest_collection_modifyitems(items):
+    """Mark slow, file by file, what needs a real browser (everything under tests/e2e/: a
+    Streamlit server and Chromium) or a real Ray cluster (every module that imports ray_head from
+    tests/ray_cluster.py, which starts a Ray head). Other slow tests carry @pytest.mark.slow."""
+    for item in items:
+        starts_ray = getattr(getattr(item, "module", None), "ray_head", None)
+        if item.path.is_relative_to(E2E) or getattr(starts_ray, "__module__", "") == "ray_cluster":
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,7 @@ def train_in(backend: str, config: RunConfig) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if installed(b)])
 @pytest.mark.parametrize("config", [TINY, TINY_CONV], ids=["dense", "conv"])
 def test_every_installed_backend_trains_end_to_end(backend, config, full_data):
@@ -108,13 +109,14 @@ def test_dense_steps_run_many_per_call_and_conv_steps_one():
     assert steps_per_execution(PRESETS["seed"], (28, 28), gpu=True, backend="jax") > 1
 
 
+@pytest.mark.slow
 def test_progress_twice_a_second_and_stop_within_a_second(full_data):
     """With many steps per call (this process's backend), the live view and Stop stay live."""
     from core.learn.pace import steps_per_execution
     from core.learn.training import CancelToken, train
     from core.runtime import current_backend
 
-    config = PRESETS["seed"].replace(epochs=30)
+    config = PRESETS["seed"].replace(epochs=500)  # 30 million images: it cannot end before Stop
     assert steps_per_execution(config, (28, 28), gpu=False) > 1
     token = CancelToken()
     batch_times = []
@@ -162,6 +164,7 @@ def test_run_id_knows_its_data(full_data, tmp_path, monkeypatch):
     assert config.run_id_for(sample.fingerprint) != config.run_id_for(full_data.fingerprint)
 
 
+@pytest.mark.slow
 def test_train_config_file_round_trips_a_stored_run(tmp_path, full_data):
     """`train --config` of a stored run's config.json is the same run (answered from the store)."""
     home = tmp_path / "home"
@@ -186,6 +189,7 @@ def test_train_config_file_round_trips_a_stored_run(tmp_path, full_data):
     assert other["run_id"] != first["run_id"] and other["backend"] == "tensorflow"
 
 
+@pytest.mark.slow
 def test_a_jax_trainer_saves_and_loads_without_importing_tensorflow(tmp_path):
     """Keras's saving code imports TensorFlow to ask whether it is there (4-10 s, about 1 GB):
     a process that trains on JAX must not pay that on every first save. Its compiled steps are

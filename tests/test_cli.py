@@ -27,6 +27,7 @@ def run(args, home, **kw):
     )
 
 
+@pytest.mark.slow
 def test_train_json_then_cached_then_runs(tmp_path, full_data):
     args = ["train", "--preset", "fast", "--epochs", "1", "--train-size", "4000", "--json"]
     first = run(args, tmp_path)
@@ -60,6 +61,7 @@ def test_train_json_then_cached_then_runs(tmp_path, full_data):
     assert answer["run_id"] in human.stdout and str(tmp_path) in human.stdout
 
 
+@pytest.mark.slow
 def test_cached_answer_does_not_import_tensorflow(tmp_path, full_data):
     args = ["train", "--preset", "seed", "--epochs", "1", "--train-size", "2000", "--json"]
     assert run(args, tmp_path).returncode == 0
@@ -108,6 +110,7 @@ def test_user_error_exits_1_with_a_sentence(tmp_path):
     assert out.returncode == 1 and "dataset has 60,000" in out.stderr
 
 
+@pytest.mark.slow
 def test_divergence_exits_1_with_advice(tmp_path, full_data):
     args = [
         "train",
@@ -147,6 +150,7 @@ def pictures(tmp_path_factory, full_data):
     return folder
 
 
+@pytest.mark.slow
 def test_classify_json_lines_in_order_with_bad_files_mixed_in(trained, pictures):
     home, dense, _ = trained
     files = [
@@ -173,6 +177,7 @@ def test_classify_json_lines_in_order_with_bad_files_mixed_in(trained, pictures)
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_classify_exit_codes_and_plain_output(trained, pictures):
     home, dense, _ = trained
     good = run(["classify", "--run", dense.run_id, str(pictures / "boot.jpg")], home)

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from picture_sets import shape_entries, simple_entries, write_folder, write_zip
 
 from core.spec.config import LayerSpec, RunConfig
@@ -103,6 +104,7 @@ def test_exit_codes_refused_and_bad_arguments(tmp_path):
     assert last_json(run(["data", "list", "--json"], home)) == []
 
 
+@pytest.mark.slow
 def test_train_on_an_imported_dataset_through_the_cli(tmp_path):
     """Import a folder "as they are", train a preset and a config file on it, classify a picture
     with the run, and delete the dataset together with its runs."""

@@ -69,6 +69,7 @@ def test_pca_matches_numpy_eigen_decomposition(models, full_data):
     np.testing.assert_allclose(coords.var(axis=0, ddof=1), eigenvalues[:2], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_model_process_answers_like_keras_and_survives_bad_requests(trained, models, full_data):
     home, dense, _ = trained
     analyst = Analyst()

@@ -140,6 +140,7 @@ REPRODUCED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REPRODUCED)
 def test_exported_script_reproduces_the_run(name, tmp_path, full_data):
     """Same seed, same subset and split, same layers and optimizer: the same numbers.
@@ -162,6 +163,7 @@ def test_exported_script_reproduces_the_run(name, tmp_path, full_data):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RICH_CONFIGS)
 def test_option_rich_script_runs_and_builds_the_plan(name, tmp_path, fashion_dir):
     config = RICH_CONFIGS[name]
@@ -178,6 +180,7 @@ def test_option_rich_script_runs_and_builds_the_plan(name, tmp_path, fashion_dir
     assert 0.0 <= float(printed(r"test accuracy ([0-9.]+)", stdout)) <= 1.0
 
 
+@pytest.mark.slow
 def test_mnist_script_loads_mnist(tmp_path, fashion_dir):
     """The MNIST script reads the MNIST folder (PLAYGROUND_MNIST_DIR, as the registry does) even
     when Fashion-MNIST's folder variable is set too.

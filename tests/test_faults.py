@@ -24,7 +24,9 @@ from core.runtime import installed
 from core.spec.config import LayerSpec, RunConfig
 
 SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
-LONG = SMALL.replace(train_size=30_000, epochs=20)  # runs far longer than any test waits
+# Cannot end on its own while a test acts on it: 500 epochs of all 60,000 images one at a time are
+# 30 million steps, hours here; each test kills or stops it soon after its first batch
+LONG = SMALL.replace(train_size=0, epochs=500, batch_size=1)
 # Stop is checked on TensorFlow: under JAX, Stop mid-run currently fails the run (training.py's
 # CancelToken reaches the model through Callback.model, which syncs JAX state off the loop thread)
 LONG_TF = LONG.replace(backend="tensorflow")
@@ -71,6 +73,7 @@ def fail_once(monkeypatch, owner, name: str, exc: Exception) -> list:
     return calls
 
 
+@pytest.mark.slow
 def test_trainer_killed_mid_run_fails_its_job_and_the_next_job_trains(make_queue, full_data):
     queue = make_queue()
     job = queue.submit(LONG)
@@ -112,6 +115,7 @@ def test_a_trainer_that_cannot_start_fails_one_job_only(make_queue, monkeypatch,
     assert len(queue.trainer_pids()[second.backend]) == 1
 
 
+@pytest.mark.slow
 def test_a_broken_pipe_fails_one_job_and_a_fresh_trainer_takes_the_next(
     make_queue, monkeypatch, full_data
 ):
@@ -152,6 +156,7 @@ def small_run(tmp_path_factory, full_data):
     return str(home), status.result
 
 
+@pytest.mark.slow
 def test_model_process_killed_mid_request_costs_one_sentence(small_run, full_data):
     home, run = small_run
     analyst = Analyst()
@@ -179,6 +184,7 @@ def test_model_process_killed_mid_request_costs_one_sentence(small_run, full_dat
         analyst.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shared", [False, True])
 def test_stop_from_a_second_session(make_queue, store, full_data, shared):
     """Outside shared mode Stop cancels; on a shared server it detaches until nobody waits."""
@@ -217,6 +223,7 @@ def test_shared_job_finishes_for_the_session_that_keeps_waiting(make_queue, stor
         assert row.get("owner", "A") == "A"
 
 
+@pytest.mark.slow
 def test_each_backend_trains_in_a_trainer_of_its_own(make_queue, monkeypatch, full_data):
     monkeypatch.setattr(queue_module, "IDLE_CHECK_SECONDS", 0.1)
     queue = make_queue()

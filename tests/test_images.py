@@ -45,6 +45,7 @@ def garments(full_data):
 
 
 # ------------------------------------------------------------------- classified as well
+@pytest.mark.slow
 def test_photo_like_images_are_classified_within_five_points(trained, full_data):
     from core.learn import explain
     from core.store import RunStore
@@ -70,6 +71,7 @@ def test_photo_like_images_are_classified_within_five_points(trained, full_data)
         assert abs(original - photo) <= 0.05
 
 
+@pytest.mark.slow
 def test_a_phone_photo_of_a_boot_on_a_white_table(trained, full_data):
     """12 MP, stored sideways with an EXIF tag, vignetting, a shadow, brown leather, JPEG."""
     from core.learn import explain

@@ -74,6 +74,7 @@ def reasons(report_or_exc) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------- real pictures
+@pytest.mark.slow
 def test_fashion_pictures_like_fashion_mnist_train_as_well_as_the_originals(
     home, tmp_path, full_data
 ):
@@ -466,6 +467,7 @@ def test_bad_options_are_refused_with_a_sentence(home):
 
 
 # ----------------------------------------------------------------------------- export
+@pytest.mark.slow
 def test_exported_script_trains_on_the_imported_arrays(home, tmp_path):
     importer.import_zip(zip_bytes(shape_entries(12, seed=4)), 'my "shapes"', mode="plain")
     data = load_dataset('my "shapes"')

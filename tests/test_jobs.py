@@ -10,6 +10,9 @@ from core.run.queue import JobQueue, QueueFull
 from core.spec.config import LayerSpec, RunConfig
 
 SMALL = RunConfig(layers=(LayerSpec(units=32),), train_size=3000, epochs=2, batch_size=64)
+# Cannot end on its own while a test acts on it: 500 epochs of all 60,000 images one at a time are
+# 30 million steps, hours here; each test cancels it soon after it starts
+LONG = SMALL.replace(train_size=0, epochs=500, batch_size=1)
 
 
 @pytest.fixture
@@ -30,6 +33,7 @@ def make_queue(queues, store):
     return make
 
 
+@pytest.mark.slow
 def test_two_jobs_run_in_turn_and_the_second_sees_its_place(make_queue, store, full_data):
     queue = make_queue(workers=1)
     first = queue.submit(SMALL.replace(epochs=3, train_size=6000))
@@ -59,6 +63,7 @@ def test_two_jobs_run_in_turn_and_the_second_sees_its_place(make_queue, store, f
     assert queue.status(first).images_per_second > 0
 
 
+@pytest.mark.slow
 def test_identical_config_shares_one_job_and_repeats_are_cached(make_queue, store, full_data):
     queue = make_queue()
     a = queue.submit(SMALL, session="A")
@@ -70,9 +75,10 @@ def test_identical_config_shares_one_job_and_repeats_are_cached(make_queue, stor
     assert again != a and status.result.cached
 
 
+@pytest.mark.slow
 def test_cancel_running_and_queued_jobs(make_queue, store, full_data):
     queue = make_queue()
-    running = queue.submit(SMALL.replace(train_size=30_000, epochs=20))
+    running = queue.submit(LONG)
     waiting = queue.submit(SMALL.replace(seed=3))
     deadline = time.monotonic() + 60
     while queue.status(running).batch == 0 and time.monotonic() < deadline:
@@ -87,7 +93,7 @@ def test_cancel_running_and_queued_jobs(make_queue, store, full_data):
 
 def test_queue_is_bounded_and_bad_configs_fail_cleanly(make_queue, store, full_data):
     queue = make_queue(capacity=1)
-    running = queue.submit(SMALL.replace(train_size=30_000, epochs=20))
+    running = queue.submit(LONG)  # still running when the queue is full, whatever the machine
     while queue.status(running).state == "queued":
         time.sleep(0.05)
     waiting = queue.submit(SMALL.replace(seed=11))

@@ -191,6 +191,7 @@ def test_random_links_round_trip_through_the_sidebar(home, full_data):
         assert back == config
 
 
+@pytest.mark.slow
 def test_open_of_a_run_trained_with_100_epochs(home, full_data):
     """Runs -> Open of a stored run whose epochs lie beyond the old 50-epoch slider."""
     from core.learn.training import train

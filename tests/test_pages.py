@@ -107,6 +107,7 @@ def test_cached_config_shows_results_and_retrain(filled):
     assert len(at.get("plotly_chart")) == 2
 
 
+@pytest.mark.slow
 def test_two_sessions_train_in_turn_and_the_second_sees_its_place(home, full_data):
     queue = shared_queue()
     a = page("train", **SMALL.replace(epochs=3, train_size=6000).to_params())

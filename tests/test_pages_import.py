@@ -151,6 +151,7 @@ def test_import_through_the_per_class_uploaders(imported, home):
     assert len(set(np.unique(data.x_train[..., 0] - data.x_train[..., 2]))) > 2  # not grey
 
 
+@pytest.mark.slow
 def test_every_refusal_is_one_sentence(home):
     at = page("data")
     fill_class_rows(at, {"tiny": uploads("red circle", 7, 3), "other": uploads("blue square", 8)})
@@ -171,6 +172,7 @@ def test_every_refusal_is_one_sentence(home):
     assert find_dataset("too-few") is None and find_dataset("photos") is None
 
 
+@pytest.mark.slow
 def test_camera_pictures_go_into_the_chosen_class(home):
     at = page("data")
     rows = {
@@ -271,6 +273,7 @@ def test_runs_lists_it_and_its_script_does_not_crash(trained):
     assert at.button(key=f"runs_open_{trained}")
 
 
+@pytest.mark.slow
 def test_rename_keeps_runs_and_delete_asks_before_removing_them(trained, home):
     # a second dataset of the same pictures, prepared like Fashion-MNIST, with one run on it
     rng = np.random.default_rng(5)

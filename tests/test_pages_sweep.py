@@ -38,6 +38,7 @@ def compared(at: AppTest) -> set[str]:
     return {m.value.split("**")[1] for m in at.markdown if " · test accuracy " in m.value}
 
 
+@pytest.mark.slow
 def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home, full_data):
     at = sweep_page(TINY)
     assert not at.exception and not at.error
@@ -125,6 +126,7 @@ def test_the_sidebar_network_survives_train_sweep_train(home, full_data):
     assert at.session_state["sb_n_dense"] == 2 and not at.exception
 
 
+@pytest.mark.slow
 def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, full_data):
     at = sweep_page(TINY)
     at.selectbox(key="sweep_experiment").select("learning-rate").run()
@@ -161,6 +163,7 @@ def test_a_finished_sweep_runs_more_trials_and_is_deleted_from_the_page(home, fu
     assert not [b for b in at.button if b.key == "sweep_delete"]  # nothing shown to delete
 
 
+@pytest.mark.slow
 def test_a_complete_grid_offers_no_more_trials(home, full_data):
     at = sweep_page(TINY)
     at.segmented_control(key="sweep_mode").set_value("My own space").run()

@@ -1,7 +1,8 @@
 """The Ray executor against a real Ray head started here (`ray start --head`, 2 CPUs, this machine).
 
-Tiny runs (2,000 images, 1 epoch unless a test needs a longer one to act on) through the same
-JobQueue the app uses; the results land in this machine's run store.
+Tiny runs (2,000 images, 1 epoch), and a LONG one where a test needs a run to act on, through the
+same JobQueue the app uses; the results land in this machine's run store. tests/conftest.py marks
+every test here slow (this module starts a Ray head), so ./test.sh --quick leaves them out.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(
     layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
 )
-LONG = TINY.replace(epochs=60)  # long enough to be stopped or killed while it trains
+# A run that cannot end on its own while a test acts on it: 500 epochs of all 54,000 training
+# images one at a time are 27 million steps, about two hours at the 4,000 steps a second measured
+# here. Tests stop, kill or cut it off within seconds of its first batch, so its length costs
+# nothing, and no test outcome depends on how fast the machine is.
+LONG = TINY.replace(train_size=0, epochs=500, batch_size=1)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +117,8 @@ def test_stop_cancels_a_ray_job_quickly_and_stores_nothing(ray_queue, store):
 def test_two_jobs_train_at_once_on_a_two_cpu_cluster(ray_queue, store):
     queue = ray_queue()
     assert queue.workers == 2  # one per CPU of the cluster
-    # long runs, so that the second slot's worker (started while the first trains) overlaps
+    # LONG runs: however late the second slot's worker starts, the first job is still training
+    # then, and neither can finish before it is cancelled; no step below depends on timing
     first, second = queue.submit(LONG), queue.submit(LONG.replace(seed=2))
     wait_for(
         lambda: all(
@@ -123,8 +129,10 @@ def test_two_jobs_train_at_once_on_a_two_cpu_cluster(ray_queue, store):
         300,
     )
     for job in (first, second):  # seen together; no need to train them to the end
-        queue.cancel(job)
-    assert [queue.wait(j, timeout=60).state for j in (first, second)] == ["cancelled"] * 2
+        assert queue.cancel(job).stopped  # both still active when Stop reached them
+    ended = [queue.wait(job, timeout=60) for job in (first, second)]
+    assert [s.state for s in ended] == ["cancelled"] * 2
+    assert all("nothing was stored" in s.message and s.epoch < LONG.epochs for s in ended)
     assert store.list_runs() == []
 
 

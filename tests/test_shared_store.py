@@ -47,6 +47,7 @@ def test_set_owner_is_kept_in_the_index(two_owners):
         RunStore(store.home, read_only=True).set_owner(alices, "carol")
 
 
+@pytest.mark.slow
 def test_shared_runs_page_offers_delete_only_for_ones_own_runs(two_owners, monkeypatch):
     store, alices, bobs = two_owners
     monkeypatch.setenv("PLAYGROUND_SHARED", "1")

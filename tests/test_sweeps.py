@@ -24,6 +24,10 @@ TINY = RunConfig(
     layers=(LayerSpec(units=32),), train_size=2000, epochs=1, batch_size=64, validation_split=0.1
 )
 LR = SweepSpec(base=TINY, space=(parse_param("learning_rate=1e-4:1e-2:log"),), trials=4)
+# Cannot end on its own while a test acts on it: 500 epochs of all 54,000 training images in
+# batches of 8 are 3.4 million steps, a quarter of an hour here, while the tests stop it within
+# seconds and give up waiting after 120 s
+LONG = TINY.replace(train_size=0, epochs=500, batch_size=8)
 
 
 @pytest.fixture
@@ -48,6 +52,7 @@ def wait_for(condition, what: str, seconds: float = 120):
     raise AssertionError(f"never happened: {what}")
 
 
+@pytest.mark.slow
 def test_learning_rate_sweep_stores_an_openable_best_run_and_repeats_from_the_store(
     store, queue, full_data
 ):
@@ -89,10 +94,12 @@ def test_learning_rate_sweep_stores_an_openable_best_run_and_repeats_from_the_st
     assert store.get(best.run_id) is not None  # deleting a sweep keeps its runs
 
 
+@pytest.mark.slow
 def test_a_pruned_trial_is_cancelled_and_not_stored(store, queue, full_data):
-    # 40 epochs that will never reach 99% validation accuracy: pruned after its first epoch
+    # 500 epochs (the most a run may have) that will never reach 99% validation accuracy: pruned
+    # after its first epoch, long before it could finish
     spec = SweepSpec(
-        base=TINY.replace(epochs=40),
+        base=TINY.replace(epochs=500),
         space=(parse_param("learning_rate=0.001,0.002"),),
         trials=2,
         sampler="grid",
@@ -106,9 +113,10 @@ def test_a_pruned_trial_is_cancelled_and_not_stored(store, queue, full_data):
     assert store.list_runs() == []
     for trial in result.trials:
         assert store.get(trial.run_id) is None
-    assert queue.status(1).state == "cancelled" and queue.status(1).epoch < 40
+    assert queue.status(1).state == "cancelled" and queue.status(1).epoch < 40  # of its 500
 
 
+@pytest.mark.slow
 def test_a_diverging_trial_does_not_stop_the_sweep(store, queue, full_data):
     spec = SweepSpec(
         base=TINY.replace(optimizer="sgd"),
@@ -126,15 +134,16 @@ def test_a_diverging_trial_does_not_stop_the_sweep(store, queue, full_data):
     assert result.best.params["learning_rate"] in (0.01, 0.05)
 
 
+@pytest.mark.slow
 def test_stop_cancels_queued_and_running_trials_and_resume_trains_them(store, queue, full_data):
     spec = SweepSpec(
-        base=TINY.replace(epochs=60),
+        base=LONG,
         space=(parse_param("learning_rate=1e-4:1e-2:log"),),
         trials=2,
         pruner="none",
     )
     # somebody else's run occupies the only worker: the sweep's first trial waits behind it
-    other = queue.submit(TINY.replace(epochs=60, seed=3))
+    other = queue.submit(LONG.replace(seed=3))
     wait_for(lambda: queue.status(other).state == "running", "the other run starts")
     runner = sweep(store, queue, full_data, "stop", spec).start()
     queued = wait_for(
@@ -161,7 +170,7 @@ def test_stop_cancels_queued_and_running_trials_and_resume_trains_them(store, qu
     resumed.stop()
     resumed.join()
     status = queue.wait(running, timeout=60)
-    assert status.state == "cancelled" and status.epoch < 60
+    assert status.state == "cancelled" and status.epoch < 60  # of its 500
     after = summary(store.home, "stop")
     # the same trial both times, left unfinished (to be trained on resume), nothing stored
     assert [(t.number, t.state) for t in after.trials] == [(0, "stopped")]
@@ -181,6 +190,7 @@ def cli(home, *args, **kw):
     )
 
 
+@pytest.mark.slow
 def test_resume_after_kill_9_loses_and_duplicates_no_trial(tmp_path, full_data):
     args = [
         "--train-size", "2000", "--epochs", "2", "--validation-split", "0.1",

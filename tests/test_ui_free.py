@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -17,6 +19,7 @@ def imported_after(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow
 def test_core_does_not_import_streamlit():
     modules = imported_after(
         "import core.data.registry, core.spec.config, core.learn.model, core.learn.training, "
@@ -33,6 +36,7 @@ def test_store_and_config_do_not_import_tensorflow():
     assert "tensorflow" not in modules and "keras" not in modules
 
 
+@pytest.mark.slow
 def test_pages_do_not_import_tensorflow(tmp_path, trained):
     """The UI process never needs TensorFlow: training runs in the trainer process, and the
     Classify and Inside pages ask the model process. Checked with stored runs and an upload."""
