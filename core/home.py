@@ -37,6 +37,11 @@ def cache_folder() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
+def data_cache_folder() -> Path:
+    """Decompressed copies of the built-in datasets (core.data.idx_cache): safe to delete."""
+    return cache_folder() / "playground-data"
+
+
 def data_folder(variable: str) -> str:
     """The folder a PLAYGROUND_*_DIR variable names, or ''."""
     return os.environ.get(variable, "")

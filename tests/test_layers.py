@@ -280,3 +280,28 @@ def test_modules_stay_short_or_say_why():
         if lines > MAX_LINES and WHY_LONGER not in docstring:
             long.append(f"{module.path.relative_to(ROOT)}: {lines} lines")
     assert long == [], f"modules over {MAX_LINES} lines with no reason given:\n" + "\n".join(long)
+
+
+def _reads_playground_variable(node: ast.AST) -> bool:
+    """os.environ.get("PLAYGROUND_..."), os.environ["PLAYGROUND_..."], os.getenv(...), "..." in
+    os.environ: any read of one of our variables."""
+    if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(("environ.get", "getenv")):
+        return bool(node.args) and "PLAYGROUND_" in ast.unparse(node.args[0])
+    if isinstance(node, ast.Subscript) and ast.unparse(node.value).endswith("environ"):
+        return "PLAYGROUND_" in ast.unparse(node.slice)
+    if isinstance(node, ast.Compare) and any("environ" in ast.unparse(c) for c in node.comparators):
+        return "PLAYGROUND_" in ast.unparse(node.left)
+    return False
+
+
+def test_every_playground_variable_is_read_in_core_home():
+    readers = [
+        f"{module.path.relative_to(ROOT)}:{node.lineno}"
+        for module in MODULES.values()
+        if module.name != "core.home"
+        for node in ast.walk(module.tree)
+        if _reads_playground_variable(node)
+    ]
+    assert readers == [], "PLAYGROUND_* read outside core/home.py:\n" + "\n".join(readers)
+    home = MODULES["core.home"].tree
+    assert sum(_reads_playground_variable(node) for node in ast.walk(home)) >= 6

@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from core.home import verbose
 from core.spec.config import LayerSpec, RunConfig
 from core.spec.presets import preset
 from core.spec.settings import SETTINGS, ConfigError, Setting
@@ -87,7 +88,7 @@ def quietly(fn, *args, **kw):
     when they load, whatever Python's logging says; our own progress goes to sys.stderr, which is
     pointed at a duplicate of the real stream meanwhile.
     """
-    if os.environ.get("PLAYGROUND_VERBOSE"):
+    if verbose():
         return fn(*args, **kw)
     sys.stderr.flush()
     saved = os.dup(2)

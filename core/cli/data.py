@@ -52,6 +52,8 @@ def _cmd_data_import(args, home) -> int:
     if not source.exists():
         print(f"error: {source}: no such file or folder", file=sys.stderr)
         return 2
+    if args.test_fraction is None:
+        args.test_fraction = importer.DEFAULT_TEST_FRACTION
     low, high = importer.TEST_FRACTION_RANGE
     if not low <= args.test_fraction <= high:
         print(f"error: --test-fraction must be between {low:g} and {high:g}", file=sys.stderr)
@@ -126,7 +128,6 @@ def _data_row(info) -> dict:
 
 def add_data_parsers(sub) -> None:
     from core.data.catalog import MODES, PLAIN_SIZES
-    from core.data.importer import DEFAULT_TEST_FRACTION
 
     data_p = sub.add_parser("data", help="import, list, rename or delete your own datasets")
     data_sub = data_p.add_subparsers(dest="data_command", required=True, parser_class=Parser)
@@ -145,9 +146,9 @@ def add_data_parsers(sub) -> None:
     import_p.add_argument(
         "--size", type=int, choices=PLAIN_SIZES, help="plain mode's square side (default 32)"
     )
-    import_p.add_argument(
-        "--test-fraction", type=float, default=DEFAULT_TEST_FRACTION, help="default 0.2"
-    )
+    # No default here: importer's (and the PIL it loads) would cost every command, `train` too,
+    # 50 ms at start-up; `data import` fills it in.
+    import_p.add_argument("--test-fraction", type=float, help="default 0.2")
     import_p.add_argument("--seed", type=int, default=0, help="seed of the train/test split")
     import_p.add_argument("--json", action="store_true", help="the report as one JSON object")
     list_p = data_sub.add_parser("list", help="list imported datasets")

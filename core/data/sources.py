@@ -7,6 +7,7 @@ the playground always starts, offline too.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import lzma
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data import idx_cache
 from core.data.dataset import DataError, Dataset, DatasetUnavailable
+from core.home import data_folder, downloads_allowed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # core/data/sources.py -> the checkout
 DATA_DIR = REPO_ROOT / "data"
@@ -58,6 +61,9 @@ class Source:
     key: str
     detail: str
     load: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    # A folder of IDX files (what `load` reads): its decompressed copy in the user's cache
+    # answers first while it matches the files (core.data.idx_cache).
+    idx_folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -106,17 +112,25 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_idx_dir(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Load the four IDX files of a Fashion-MNIST-style directory."""
+def idx_paths(directory: Path) -> dict[str, Path]:
+    """The four IDX files of a Fashion-MNIST-style directory, each gzipped or not."""
     if not directory.is_dir():
         raise DataError(f"{directory}: no such directory.")
-    arrays = {}
+    paths = {}
     for key, filename in IDX_FILES.items():
         path = directory / filename
         if not path.exists() and (directory / filename.removesuffix(".gz")).exists():
             path = directory / filename.removesuffix(".gz")
         if not path.exists():
             raise DataError(f"{path}: the file is missing.")
+        paths[key] = path
+    return paths
+
+
+def load_idx_dir(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Load the four IDX files of a Fashion-MNIST-style directory."""
+    arrays = {}
+    for key, path in idx_paths(directory).items():
         magic = IDX_IMAGES_MAGIC if key.startswith("x") else IDX_LABELS_MAGIC
         arrays[key] = read_idx(path, magic)
     for split in ("train", "test"):
@@ -180,7 +194,7 @@ def keras_home() -> Path:
 
 def _keras_download(module: str) -> Callable:
     def load():
-        if os.environ.get("PLAYGROUND_NO_DOWNLOAD"):
+        if not downloads_allowed():
             raise DataError("downloading is switched off (PLAYGROUND_NO_DOWNLOAD is set).")
         from core.runtime import import_keras  # only here: the other sources need no Keras
 
@@ -195,10 +209,15 @@ def _keras_download(module: str) -> Callable:
     return load
 
 
+def idx_source(key: str, folder: Path) -> Source:
+    """A folder of IDX files as a source (its decompressed copy is kept: core.data.idx_cache)."""
+    return Source(key, str(folder), lambda: load_idx_dir(folder), idx_folder=folder)
+
+
 def _env_sources(variable: str) -> list[Source]:
     """A folder of IDX files named by an environment variable, first in line when set."""
-    folder = os.environ.get(variable)
-    return [Source("env", folder, lambda: load_idx_dir(Path(folder)))] if folder else []
+    folder = data_folder(variable)
+    return [idx_source("env", Path(folder))] if folder else []
 
 
 def _fashion_sources() -> list[Source]:
@@ -207,8 +226,8 @@ def _fashion_sources() -> list[Source]:
     debian = DEBIAN_DIR / "fashion-mnist"
     sample = sample_path("fashion_mnist")
     sources += [
-        Source("keras-cache", str(cache), lambda: load_idx_dir(cache)),
-        Source("debian", str(debian), lambda: load_idx_dir(debian)),
+        idx_source("keras-cache", cache),
+        idx_source("debian", debian),
         Source("download", "keras.datasets.fashion_mnist", _keras_download("fashion_mnist")),
         Source("sample", str(sample), lambda: load_sample(sample)),
     ]
@@ -250,24 +269,40 @@ DATASETS: dict[str, DatasetSpec] = {
 def load_from_sources(name: str, sources: list[Source]) -> Dataset:
     """Try each source in order; return the first that loads, remembering why others failed."""
     spec = DATASETS[name]
-    problems = []
+    problems: list[str] = []
     for source in sources:
         try:
-            x_train, y_train, x_test, y_test = source.load()
+            return _load(name, source, tuple(problems))
         except DataError as exc:
             problems.append(f"{source.key}: {exc}")
-            continue
-        return Dataset(
-            name=name,
-            x_train=x_train,
-            y_train=np.asarray(y_train, dtype=np.uint8),
-            x_test=x_test,
-            y_test=np.asarray(y_test, dtype=np.uint8),
-            class_names=spec.class_names,
-            source=source.key,
-            source_detail=source.detail,
-            problems=tuple(problems),
-        )
     raise DatasetUnavailable(
         f"No source of {spec.title} could be loaded. Tried:\n  " + "\n  ".join(problems)
     )
+
+
+def _load(name: str, source: Source, problems: tuple[str, ...]) -> Dataset:
+    """One source's Dataset. A folder of IDX files is answered from its decompressed copy while
+    that matches the files (0.26 s of gunzip spared on every start), else read and then kept."""
+    folder, key = source.idx_folder, None
+    if folder is not None:
+        with contextlib.suppress(DataError):  # a missing file: source.load() says so below
+            key = idx_cache.source_key(list(idx_paths(folder).values()))
+    cached = idx_cache.read(name, folder, key) if key else None
+    arrays, fingerprint = cached if cached else (source.load(), "")
+    x_train, y_train, x_test, y_test = arrays
+    data = Dataset(
+        name=name,
+        x_train=x_train,
+        y_train=np.asarray(y_train, dtype=np.uint8),
+        x_test=x_test,
+        y_test=np.asarray(y_test, dtype=np.uint8),
+        class_names=DATASETS[name].class_names,
+        source=source.key,
+        source_detail=source.detail,
+        problems=problems,
+    )
+    if fingerprint:
+        return data.with_known_fingerprint(fingerprint)
+    if key:
+        idx_cache.write(name, folder, key, data)
+    return data

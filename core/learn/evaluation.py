@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from core.data.dataset import Dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def evaluate(model, data: Dataset) -> Evaluation:
 
 def per_class_report(confusion: np.ndarray, class_names: tuple[str, ...]) -> pd.DataFrame:
     """Precision, recall, F1 and support per class (one row per class), from a confusion matrix."""
+    import pandas as pd  # only the pages' tables need it: a training process never imports it
+
     confusion = np.asarray(confusion, dtype=np.float64)
     true_positive = np.diag(confusion)
     predicted = confusion.sum(axis=0)
@@ -84,6 +89,8 @@ def misclassified(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Wrong test predictions, most confident first: index, true, predicted, confidence."""
+    import pandas as pd
+
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(y_pred != y_true)
