@@ -26,6 +26,18 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+@pytest.fixture(autouse=True)
+def main_module_restored():
+    """Put back the interpreter's __main__ after each test. AppTest runs a page as __main__ and
+    leaves it there, and multiprocessing's spawn re-runs __main__'s file in every child it starts:
+    after an AppTest of the Train page, a child spawned by a later test (the Ray probe, a trainer)
+    ran that page first, whose warm-up spawns a trainer while the child is still starting, and
+    died."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="session")
 def full_data():
     """The full real Fashion-MNIST set; CI installs Debian's dataset-fashion-mnist for it."""
