@@ -12,6 +12,7 @@ from core.spec.config import LayerSpec, RunConfig
 from core.store import RunStore
 from core.sweeps import study
 from core.sweeps.runner import background
+from core.workspace import shared_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = RunConfig(
@@ -47,6 +48,10 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
     assert any(c.value.startswith(base) for c in at.caption)
     at.selectbox(key="sweep_experiment").select("learning-rate").run()
     at.number_input(key="sweep_trials_learning-rate").set_value(3).run()
+    # Another person's long run holds the one trainer, so the sweep's first trial must wait in
+    # the queue: the live table is seen before any trial ends, however fast the machine trains.
+    queue = shared_queue(store=RunStore(home))
+    blocker = queue.submit(TINY.replace(train_size=0, epochs=500, batch_size=1))
     at.button(key="sweep_start").click().run()
     assert not at.exception and not at.error
     name = at.session_state["sweep_name"]
@@ -62,9 +67,10 @@ def test_sweep_page_runs_an_experiment_live_and_opens_the_best_run_in_train(home
         time.sleep(0.05)
     at.run()
     table = at.dataframe[0].value
-    assert list(table["state"]) in (["queued"], ["running"])
+    assert list(table["state"]) == ["queued"]
     assert "learning_rate" in table.columns
     assert "The charts appear once two trials have finished." in [c.value for c in at.caption]
+    assert queue.cancel(blocker).stopped  # the sweep's trials now train
 
     runner.join()
     at.run()
