@@ -119,9 +119,7 @@ class RayExecutor:
     def default_workers(self) -> int:
         """Jobs at once: one per CPU (one per GPU on a cluster with GPUs), unless
         PLAYGROUND_WORKERS says otherwise."""
-        if workers_wanted():
-            return workers_wanted()
-        return max(1, self.gpus or self.cpus)
+        return workers_wanted() or max(1, self.gpus or self.cpus)
 
     def trainer(self, backend: str) -> TrainerProcess:
         return _RayDriverProcess(backend, self.address, use_gpu=self.gpus > 0)
